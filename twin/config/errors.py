@@ -1,0 +1,202 @@
+"""Turn pydantic's validation errors into lines a planner can act on.
+
+Each line reads `scenarios/x.yaml: sites.forward_sh.pick_pack.workers (=-5) must be > 0`: the file,
+the field path as written in the file (union branch tags stripped), the bad value, what is wrong.
+"""
+
+from __future__ import annotations
+
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+_TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "dict_type", "list_type")
+
+
+def format_path(path: Sequence[str | int]) -> str:
+    """`('lanes', 3, 'to')` → `lanes[3].to`."""
+    out = ""
+    for part in path:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out or "(top level)"
+
+
+def show_value(value: Any) -> str:
+    """A short rendering of a bad value for a message."""
+    text = repr(value) if isinstance(value, str) else str(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def problem(source: str, path: Sequence[str | int], message: str, value: Any = ...) -> str:
+    """One error line: `source: path (=value) message`."""
+    shown = "" if value is ... else f" (={show_value(value)})"
+    return f"{source}: {format_path(path)}{shown} {message}"
+
+
+def _walk_input(
+    loc: Sequence[str | int], data: Any, names_key: bool
+) -> tuple[list[str | int], Any]:
+    """Keep the parts of a pydantic `loc` that are keys of the input; drop union branch tags.
+
+    `names_key`: the error is about a key absent from the input (missing), so its last part stays.
+    """
+    path: list[str | int] = []
+    node = data
+    found = True
+    for i, part in enumerate(loc):
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+            path.append(part)
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+            path.append(part)
+        elif names_key and i == len(loc) - 1 and isinstance(part, str):
+            path.append(part)  # a missing or unknown key: name it
+            found = False
+        # anything else is a union tag or validator name, not part of the file
+    return path, (node if found else ...)
+
+
+def _allowed_keys(model: type[BaseModel] | None) -> list[str]:
+    if model is None:
+        return []
+    return [f.alias or name for name, f in model.model_fields.items()]
+
+
+def _unwrap(annotation: Any, data: Any) -> type[BaseModel] | None:
+    """The pydantic model an annotation stands for, given the input data (resolves unions)."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _unwrap(typing.get_args(annotation)[0], data)
+    if origin in (typing.Union, types.UnionType):
+        for arg in typing.get_args(annotation):
+            model = _unwrap(arg, data)
+            if model is None:
+                continue
+            tag_field = next(
+                (n for n in ("kind", "dist") if n in model.model_fields), None
+            )
+            if tag_field is None or not isinstance(data, dict):
+                return model
+            literal = typing.get_args(model.model_fields[tag_field].annotation)
+            if data.get(tag_field) in literal:
+                return model
+        return None
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    return None
+
+
+def _model_at(root: type[BaseModel], path: Sequence[str | int], data: Any) -> type[BaseModel] | None:
+    """The model class whose keys live at `path` (the parent of an unknown key)."""
+    model: type[BaseModel] | None = root
+    annotation: Any = root
+    node = data
+    for part in path:
+        if model is not None and isinstance(part, str):
+            field = next(
+                (f for n, f in model.model_fields.items() if part in (n, f.alias)), None
+            )
+            if field is None:
+                return None
+            annotation = field.annotation
+        else:
+            args = [
+                a
+                for a in typing.get_args(annotation)
+                if typing.get_origin(a) in (dict, list) or a in (dict, list)
+            ]
+            container = annotation if typing.get_origin(annotation) in (dict, list) else (
+                args[0] if args else None
+            )
+            if container is None:
+                return None
+            annotation = typing.get_args(container)[-1]
+        node = node[part] if isinstance(node, dict | list) else None
+        model = _unwrap(annotation, node)
+        if model is None and typing.get_origin(annotation) not in (dict, list):
+            inner = [
+                a for a in typing.get_args(annotation) if typing.get_origin(a) in (dict, list)
+            ]
+            annotation = inner[0] if inner else annotation
+    return model
+
+
+def _message(error: Any, path: list[str | int], root: type[BaseModel], data: Any) -> str:
+    kind = error["type"]
+    ctx = error.get("ctx", {})
+    if kind == "missing":
+        return "is required"
+    if kind == "extra_forbidden":
+        parent = _model_at(root, path[:-1], data)
+        allowed = _allowed_keys(parent)
+        close = difflib.get_close_matches(str(path[-1]), allowed, n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
+        known = f" (known keys: {', '.join(allowed)})" if allowed and not close else ""
+        return f"is not a known key{hint}{known}"
+    if kind == "greater_than":
+        return f"must be > {ctx['gt']:g}"
+    if kind == "greater_than_equal":
+        return f"must be >= {ctx['ge']:g}"
+    if kind == "less_than":
+        return f"must be < {ctx['lt']:g}"
+    if kind == "less_than_equal":
+        return f"must be <= {ctx['le']:g}"
+    if kind == "union_tag_invalid":
+        return f"is not one of {ctx.get('expected_tags')}"
+    if kind == "union_tag_not_found":
+        return f"needs a '{ctx.get('discriminator', 'kind').strip(chr(39))}' key"
+    if kind == "literal_error":
+        return f"must be one of {ctx.get('expected')}"
+    if kind == "value_error":
+        return str(ctx.get("error", error["msg"]))
+    if kind in ("int_type", "int_parsing", "int_from_float"):
+        return "must be a whole number"
+    if kind in ("float_type", "float_parsing"):
+        return "must be a number"
+    if kind in ("dict_type", "model_type", "model_attributes_type"):
+        return "must be a mapping of keys to values"
+    if kind == "list_type":
+        return "must be a list"
+    if kind == "string_type":
+        return "must be a string"
+    if kind in ("too_short", "too_long"):
+        return error["msg"].lower().replace("list", "must be a list").replace("dictionary", "")
+    return error["msg"][0].lower() + error["msg"][1:]
+
+
+def validation_problems(
+    source: str, exc: ValidationError, root: type[BaseModel], data: Any
+) -> list[str]:
+    """One line per distinct problem, with union branches that did not apply left out."""
+    found: list[tuple[list[str | int], str, Any, bool]] = []
+    for error in exc.errors():
+        path, value = _walk_input(error["loc"], data, error["type"] == "missing")
+        if error["type"].startswith("union_tag") and isinstance(value, dict):
+            key = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'")
+            path, value = [*path, key], value.get(key, ...)
+        is_type = error["type"].endswith(_TYPE_ERRORS) or error["type"] in _TYPE_ERRORS
+        found.append((path, _message(error, path, root, data), value, is_type))
+    kept: list[str] = []
+    for path, message, value, is_type in found:
+        if is_type and any(
+            not other_type and other[: len(path)] == path
+            for other, _, _, other_type in found
+        ):
+            continue  # a union branch that did not apply, beside one that got further
+        line = problem(source, path, message, value)
+        if line not in kept:
+            kept.append(line)
+    return kept
+
+
+def join(lines: Iterable[str]) -> str:
+    """Problems as one message."""
+    return "\n".join(lines)

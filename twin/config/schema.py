@@ -1,0 +1,313 @@
+"""Pydantic models of a scenario file: what a planner may write, validated on load.
+
+Every model forbids unknown keys, so a typo is an error rather than a silently ignored setting.
+Durations are hours (floats) once parsed; files may write "90min", "36h", "2d".
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    NonNegativeFloat,
+    NonNegativeInt,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
+
+from twin import distributions as dist
+from twin.units import parse_duration
+
+Duration = Annotated[float, BeforeValidator(parse_duration)]
+Probability = Annotated[float, Field(ge=0.0, le=1.0)]
+Location = tuple[float, float]
+
+
+class Strict(BaseModel):
+    """Base of every scenario model: unknown keys are errors, values are immutable."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+
+# --- distributions of durations -------------------------------------------------------------
+
+
+class ConstantSpec(Strict):
+    """Always the same duration."""
+
+    dist: Literal["constant"]
+    value: Duration
+
+    def build(self) -> dist.Distribution:
+        """The runtime distribution."""
+        return dist.Constant(self.value)
+
+
+class ExponentialSpec(Strict):
+    """Exponential with a mean."""
+
+    dist: Literal["exponential"]
+    mean: Annotated[Duration, Field(gt=0)]
+
+    def build(self) -> dist.Distribution:
+        """The runtime distribution."""
+        return dist.Exponential(self.mean)
+
+
+class GammaSpec(Strict):
+    """Gamma with a mean and a coefficient of variation."""
+
+    dist: Literal["gamma"]
+    mean: Annotated[Duration, Field(gt=0)]
+    cv: NonNegativeFloat
+
+    def build(self) -> dist.Distribution:
+        """The runtime distribution."""
+        return dist.Gamma(self.mean, self.cv)
+
+
+class LogNormalSpec(Strict):
+    """Log-normal with a mean and a coefficient of variation."""
+
+    dist: Literal["lognormal"]
+    mean: Annotated[Duration, Field(gt=0)]
+    cv: NonNegativeFloat
+
+    def build(self) -> dist.Distribution:
+        """The runtime distribution."""
+        return dist.LogNormal(self.mean, self.cv)
+
+
+class EmpiricalSpec(Strict):
+    """Resampling of observed durations."""
+
+    dist: Literal["empirical"]
+    values: Annotated[list[Duration], Field(min_length=1)]
+
+    def build(self) -> dist.Distribution:
+        """The runtime distribution."""
+        return dist.Empirical(tuple(self.values))
+
+
+DurationDist = Annotated[
+    ConstantSpec | ExponentialSpec | GammaSpec | LogNormalSpec | EmpiricalSpec,
+    Field(discriminator="dist"),
+]
+
+
+def _constant_shorthand(value: object) -> object:
+    """A bare duration ("6h", 6) means a constant distribution."""
+    if isinstance(value, int | float | str) and not isinstance(value, bool):
+        return {"dist": "constant", "value": value}
+    return value
+
+
+TimeDist = Annotated[DurationDist, BeforeValidator(_constant_shorthand)]
+
+
+# --- SKUs and sites ----------------------------------------------------------------------------
+
+
+class SkuSpec(Strict):
+    """A product."""
+
+    unit_cost: PositiveFloat
+    price: PositiveFloat
+    family: str = "default"
+    order_size_mean: Annotated[float, Field(ge=1.0)] = 1.0
+
+
+class PickPackSpec(Strict):
+    """Pick/pack capacity: `workers` servers each packing `rate` orders per hour, FCFS."""
+
+    workers: PositiveInt
+    rate: PositiveFloat
+    service_cv: Annotated[float, Field(ge=0.0, le=3.0)] = 1.0
+
+
+class InspectionSpec(Strict):
+    """Inspection of returned units before they are restocked or scrapped."""
+
+    time: Duration = 2.0
+    restock_fraction: Probability = 0.8
+
+
+StockLevels = NonNegativeInt | dict[str, NonNegativeInt]
+
+
+class WarehouseSpec(Strict):
+    """A central or forward warehouse."""
+
+    kind: Literal["warehouse"]
+    role: Literal["central", "forward"]
+    location: Location
+    initial_stock: StockLevels = 0
+    pick_pack: PickPackSpec
+    inbound_handling: Duration = 0.0
+    inspection: InspectionSpec = InspectionSpec()
+
+
+class ElasticSpec(Strict):
+    """Reserved elastic capacity: paid per unit-hour reserved, dearer per unit when used."""
+
+    capacity: PositiveFloat
+    reservation_fee: NonNegativeFloat = 0.0
+    premium_per_unit: NonNegativeFloat = 0.0
+    activation_delay: Duration = 0.0
+    reserved_from: Duration = 0.0
+    reserved_until: Duration | None = None
+
+
+class FactorySpec(Strict):
+    """A factory with regular capacity (units/h) and optional reserved elastic capacity."""
+
+    kind: Literal["factory"]
+    location: Location
+    capacity: PositiveFloat
+    elastic: ElasticSpec | None = None
+
+
+class RegionSpec(Strict):
+    """A customer area: its share of baseline demand, its delivery promise and its patience."""
+
+    kind: Literal["region"]
+    location: Location
+    weight: PositiveFloat = 1.0
+    sla: Annotated[Duration, Field(gt=0)]
+    patience: Annotated[Duration, Field(gt=0)]
+
+
+Site = Annotated[WarehouseSpec | FactorySpec | RegionSpec, Field(discriminator="kind")]
+
+
+class LaneSpec(Strict):
+    """A transport link from one site to another for one carrier."""
+
+    origin: str = Field(alias="from")
+    destination: str = Field(alias="to")
+    transit: TimeDist
+    carrier: str = "default"
+    cost_per_shipment: NonNegativeFloat = 0.0
+    cost_per_unit: NonNegativeFloat = 0.0
+
+
+# --- demand ------------------------------------------------------------------------------------
+
+
+class UpliftSpec(Strict):
+    """A planner's view of a livestream's peak multiplier: median and 90th percentile."""
+
+    p50: Annotated[float, Field(ge=1.0)]
+    p90: Annotated[float, Field(ge=1.0)]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> UpliftSpec:
+        if self.p90 < self.p50:
+            raise ValueError(f"p90 (={self.p90:g}) must be >= p50 (={self.p50:g})")
+        return self
+
+
+class LivestreamSpec(Strict):
+    """A livestream event (DESIGN §4): a multiplicative pulse decaying from its start."""
+
+    start: Duration
+    duration: Annotated[Duration, Field(gt=0)]
+    decay: Annotated[Duration, Field(gt=0)]
+    uplift: UpliftSpec
+    featured: Annotated[dict[str, Probability], Field(min_length=1)]
+    audience: dict[str, NonNegativeFloat] = {}
+
+
+class SeasonalitySpec(Strict):
+    """Hour-of-day and day-of-week multipliers, rescaled to mean 1."""
+
+    hour_of_day: Annotated[list[NonNegativeFloat], Field(min_length=24, max_length=24)] | None = (
+        None
+    )
+    day_of_week: Annotated[list[NonNegativeFloat], Field(min_length=7, max_length=7)] | None = None
+    start_weekday: Annotated[int, Field(ge=0, le=6)] = 0
+
+
+class BaselineSpec(Strict):
+    """Baseline orders per hour over all regions and SKUs, split by region weight and SKU mix."""
+
+    orders_per_hour: PositiveFloat
+    sku_mix: dict[str, PositiveFloat] = {}
+
+
+class DemandSpec(Strict):
+    """Baseline demand plus livestream pulses."""
+
+    baseline: BaselineSpec
+    seasonality: SeasonalitySpec = SeasonalitySpec()
+    livestreams: dict[str, LivestreamSpec] = {}
+
+
+class ReturnChannelSpec(Strict):
+    """Return behaviour of one channel: probability a delivered unit comes back, and when."""
+
+    probability: Annotated[float, Field(ge=0.0, lt=1.0)] = 0.0
+    lag: TimeDist = ConstantSpec(dist="constant", value=120.0)
+
+
+class ReturnsSpec(Strict):
+    """Returns of baseline and livestream orders."""
+
+    baseline: ReturnChannelSpec = ReturnChannelSpec()
+    live: ReturnChannelSpec = ReturnChannelSpec()
+
+
+# --- costs and policies ------------------------------------------------------------------------
+
+
+class CostsSpec(Strict):
+    """Cost rates not owned by a site or lane."""
+
+    holding_rate_per_year: NonNegativeFloat = 0.25
+    returns_handling_per_unit: NonNegativeFloat = 0.0
+    lost_sale_penalty: Annotated[float, Field(ge=0.0)] = 0.0
+
+
+class PolicySpec(BaseModel):
+    """A policy by registered kind (or dotted path), its review period and its own parameters.
+
+    The parameters are validated by the policy kind's own model once the kind is known.
+    """
+
+    model_config = ConfigDict(extra="allow", frozen=True)
+
+    kind: str
+    review: Annotated[Duration, Field(gt=0)] = 24.0
+
+    @property
+    def params(self) -> dict[str, object]:
+        """The kind-specific parameters (every key but `kind` and `review`)."""
+        return dict(self.model_extra or {})
+
+
+class Scenario(Strict):
+    """A whole scenario: the network, its demand and the policies that run it."""
+
+    name: str
+    seed: NonNegativeInt = 0
+    horizon: Annotated[Duration, Field(gt=0)]
+    skus: Annotated[dict[str, SkuSpec], Field(min_length=1)]
+    sites: Annotated[dict[str, Site], Field(min_length=1)]
+    lanes: list[LaneSpec]
+    demand: DemandSpec
+    returns: ReturnsSpec = ReturnsSpec()
+    costs: CostsSpec = CostsSpec()
+    policies: dict[str, PolicySpec] = {}
+
+    def sites_of(self, kind: str, role: str | None = None) -> list[str]:
+        """Site ids of one kind (and warehouse role), in file order."""
+        return [
+            sid
+            for sid, site in self.sites.items()
+            if site.kind == kind and (role is None or getattr(site, "role", None) == role)
+        ]

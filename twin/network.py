@@ -1,0 +1,159 @@
+"""The network as a networkx graph: sites as nodes, lanes as edges.
+
+Checks at load time that the network can work (lanes join known sites of the right kinds, every
+region is served, every warehouse is supplied) and answers the static questions the model and
+the policies ask: which warehouses serve a region, nearest first; where a warehouse's stock comes from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import networkx as nx
+
+from twin.config.schema import LaneSpec, Scenario
+
+# (origin kind/role, destination kind/role) pairs a lane may join
+_ALLOWED = {
+    ("factory", "central"),
+    ("central", "forward"),
+    ("central", "region"),
+    ("forward", "region"),
+}
+
+
+def _kind(scenario: Scenario, site_id: str) -> str:
+    site = scenario.sites[site_id]
+    return getattr(site, "role", site.kind)
+
+
+@dataclass(frozen=True, slots=True)
+class Issue:
+    """A cross-field problem: where in the file, the bad value, and what is wrong."""
+
+    path: tuple[str | int, ...]
+    message: str
+    value: object = ...
+
+
+def graph(scenario: Scenario) -> nx.DiGraph:
+    """Sites as nodes (with their kind), lanes as edges (with their spec and mean transit)."""
+    g = nx.DiGraph()
+    for sid, site in scenario.sites.items():
+        g.add_node(sid, kind=_kind(scenario, sid), location=site.location)
+    for lane in scenario.lanes:
+        if lane.origin in scenario.sites and lane.destination in scenario.sites:
+            g.add_edge(lane.origin, lane.destination, lane=lane, hours=lane.transit.build().mean)
+    return g
+
+
+def check(scenario: Scenario) -> list[Issue]:
+    """Every cross-field problem of the network and of what refers to it."""
+    issues: list[Issue] = []
+    sites, skus = scenario.sites, scenario.skus
+    centrals = scenario.sites_of("warehouse", "central")
+    if len(centrals) != 1:
+        issues.append(Issue(("sites",), f"needs exactly one central warehouse, found {len(centrals)}"))
+    if not scenario.sites_of("factory"):
+        issues.append(Issue(("sites",), "needs at least one factory"))
+    if not scenario.sites_of("region"):
+        issues.append(Issue(("sites",), "needs at least one region"))
+    seen: set[tuple[str, str]] = set()
+    for i, lane in enumerate(scenario.lanes):
+        ends_known = True
+        for key, sid in (("from", lane.origin), ("to", lane.destination)):
+            if sid not in sites:
+                ends_known = False
+                issues.append(Issue(("lanes", i, key), f"is not a site{_suggest(sid, sites)}", sid))
+        if not ends_known:
+            continue
+        pair = (_kind(scenario, lane.origin), _kind(scenario, lane.destination))
+        if pair not in _ALLOWED:
+            issues.append(
+                Issue(("lanes", i), f"cannot join a {pair[0]} to a {pair[1]} "
+                      f"(lanes run factory→central, central→forward, warehouse→region)")
+            )
+        if (lane.origin, lane.destination) in seen:
+            issues.append(Issue(("lanes", i), f"duplicates lane {lane.origin}→{lane.destination}"))
+        seen.add((lane.origin, lane.destination))
+    if issues:
+        return issues
+    g = graph(scenario)
+    for sid in sites:
+        kind = _kind(scenario, sid)
+        feeders = [o for o in g.predecessors(sid)]
+        if kind == "region" and not feeders:
+            issues.append(Issue(("sites", sid), "is served by no warehouse: add a lane to it"))
+        if kind in ("central", "forward") and not feeders:
+            upstream = "factory" if kind == "central" else "central warehouse"
+            issues.append(Issue(("sites", sid), f"is supplied by no {upstream}: add a lane to it"))
+    issues += _check_references(scenario)
+    for sid, site in sites.items():
+        if getattr(site, "kind", "") == "warehouse" and isinstance(site.initial_stock, dict):
+            for sku in site.initial_stock:
+                if sku not in skus:
+                    issues.append(Issue(("sites", sid, "initial_stock", sku),
+                                        f"is not a SKU{_suggest(sku, skus)}"))
+        elastic = getattr(site, "elastic", None)
+        if elastic is not None and elastic.reserved_until is not None and (
+            elastic.reserved_until <= elastic.reserved_from
+        ):
+            issues.append(Issue(("sites", sid, "elastic", "reserved_until"),
+                                "must be after reserved_from", elastic.reserved_until))
+    return issues
+
+
+def _check_references(scenario: Scenario) -> list[Issue]:
+    issues: list[Issue] = []
+    skus, sites = scenario.skus, scenario.sites
+    regions = scenario.sites_of("region")
+    for sku in scenario.demand.baseline.sku_mix:
+        if sku not in skus:
+            issues.append(Issue(("demand", "baseline", "sku_mix", sku),
+                                f"is not a SKU{_suggest(sku, skus)}"))
+    for name, event in scenario.demand.livestreams.items():
+        base = ("demand", "livestreams", name)
+        if event.start >= scenario.horizon:
+            issues.append(Issue((*base, "start"), f"is not before the horizon ({scenario.horizon:g}h)",
+                                event.start))
+        for sku in event.featured:
+            if sku not in skus:
+                issues.append(Issue((*base, "featured", sku), f"is not a SKU{_suggest(sku, skus)}"))
+        for region in event.audience:
+            if region not in regions:
+                issues.append(Issue((*base, "audience", region),
+                                    f"is not a region{_suggest(region, sites)}"))
+    return issues
+
+
+def _suggest(name: str, known: object) -> str:
+    import difflib
+
+    close = difflib.get_close_matches(name, list(known), n=1)  # type: ignore[call-overload]
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def serving_order(scenario: Scenario) -> dict[str, list[str]]:
+    """For each region, the warehouses with a lane to it: forward ones nearest first, then central."""
+    g = graph(scenario)
+    out: dict[str, list[str]] = {}
+    for region in scenario.sites_of("region"):
+        feeders = list(g.predecessors(region))
+        feeders.sort(key=lambda w: (_kind(scenario, w) == "central", g.edges[w, region]["hours"], w))
+        out[region] = feeders
+    return out
+
+
+def source_of(scenario: Scenario) -> dict[str, str]:
+    """Each warehouse's upstream site, the nearest by mean transit where there are several."""
+    g = graph(scenario)
+    out: dict[str, str] = {}
+    for wh in scenario.sites_of("warehouse"):
+        feeders = sorted(g.predecessors(wh), key=lambda s: (g.edges[s, wh]["hours"], s))
+        out[wh] = feeders[0]
+    return out
+
+
+def lane(scenario: Scenario, origin: str, destination: str) -> LaneSpec:
+    """The lane from `origin` to `destination` (checked to exist at load)."""
+    return graph(scenario).edges[origin, destination]["lane"]

@@ -1,0 +1,14 @@
+"""Decision logic as plain Python: sees `State`, returns `Decision`s; imports no simulation code."""
+
+from twin.policies import production, replenishment
+from twin.policies.registry import REGISTRY, Policy, PolicyKind, PolicyParams, PolicyRegistry
+
+__all__ = [
+    "REGISTRY",
+    "Policy",
+    "PolicyKind",
+    "PolicyParams",
+    "PolicyRegistry",
+    "production",
+    "replenishment",
+]
