@@ -1,0 +1,96 @@
+"""The `twin` command: thin wrappers over the Python API, no logic of its own.
+
+Any `TwinError` (bad input) is printed as its message with exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import math
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+
+from twin.errors import TwinError
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="twin: stress-test a livestream sale on a supply-chain digital twin.",
+    pretty_exceptions_enable=False,
+)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _user_errors(fn: F) -> F:
+    """Turn `TwinError` into a message on stderr and exit code 2."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except TwinError as exc:
+            typer.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
+            raise typer.Exit(2) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@app.command()
+@_user_errors
+def validate(file: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
+    """Check a scenario file and say what is wrong with it, if anything."""
+    from twin.config import load_scenario
+
+    scenario = load_scenario(file)
+    typer.echo(
+        f"{file}: ok ({len(scenario.skus)} SKUs, {len(scenario.sites)} sites, "
+        f"{len(scenario.lanes)} lanes, {len(scenario.demand.livestreams)} livestreams, "
+        f"horizon {scenario.horizon:g} h)"
+    )
+
+
+@app.command()
+@_user_errors
+def run(
+    file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
+    reps: Annotated[int, typer.Option(help="Number of replications.")] = 10,
+    workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Folder for kpis.csv, summary.csv, report.html.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+) -> None:
+    """Run replications, print KPIs with 95 % confidence intervals, write the report."""
+    from twin.config import load_scenario
+    from twin.experiments.runner import progress_bar, replicate, write_outputs
+
+    scenario = load_scenario(file)
+    if seed is not None:
+        scenario = scenario.model_copy(update={"seed": seed})
+    with progress_bar(reps, f"{scenario.name}: replications") as progress:
+        result = replicate(scenario, reps, workers, progress)
+    typer.echo(format_summary(result.summary))
+    if out is not None:
+        paths = write_outputs(result, out)
+        typer.echo(f"wrote {paths['kpis']}, {paths['summary']}, {paths['report']}")
+
+
+def format_summary(summary: Any) -> str:
+    """The KPI table as text: mean ± half-width (n)."""
+    lines = [f"{'kpi':<28}{'mean':>16}  {'± 95% CI':>14}  n"]
+    for name, row in summary.iterrows():
+        hw = "" if not math.isfinite(row["half_width"]) else f"± {row['half_width']:.4g}"
+        lines.append(f"{name:<28}{row['mean']:>16.6g}  {hw:>14}  {int(row['n'])}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    """Entry point for `python -m twin`."""
+    app()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

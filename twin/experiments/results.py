@@ -1,0 +1,59 @@
+"""Result objects of runs: what replications return and what reports read.
+
+A replication returns a compact `ReplicationResult` (KPIs, plus time series for the one replication
+a report plots), so nothing large crosses a process or network boundary.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class Detail:
+    """Time series of one replication, for plots.
+
+    - `stock`: columns `time` (h), `warehouse`, `units` (on hand over all SKUs), sampled hourly.
+    - `backlog`: columns `time` (h), `units` (open backorder units), one row per change (a step
+      function: the value holds until the next row).
+    - `demand`: columns `time` (h, start of a 15-minute bin), `channel` (`baseline` or the
+      livestream's name), `orders`.
+    - `costs`: cost part → amount over the run (the `cost_*` KPIs without `cost_total`).
+    - `events`: columns `name`, `start`, `duration`, `decay` (h) and `uplift` (the multiplier M
+      drawn for this replication).
+    """
+
+    stock: pd.DataFrame
+    backlog: pd.DataFrame
+    demand: pd.DataFrame
+    costs: dict[str, float]
+    events: pd.DataFrame
+
+
+@dataclass(frozen=True)
+class ReplicationResult:
+    """What one replication returns: its index, its seed, its KPIs and (optionally) its detail."""
+
+    replication: int
+    seed: int
+    kpis: dict[str, float]
+    detail: Detail | None = None
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Replications of one scenario.
+
+    - `kpis`: one row per replication: `replication`, `seed`, then one column per KPI.
+    - `summary`: one row per KPI (index `kpi`): `mean`, `std`, `n`, `half_width` (Student t, 95 %),
+      `ci_low`, `ci_high`.
+    - `detail`: the time series of replication 0.
+    """
+
+    scenario: str
+    kpis: pd.DataFrame
+    summary: pd.DataFrame
+    detail: Detail | None = None
+    meta: dict[str, object] = field(default_factory=dict)

@@ -1,0 +1,121 @@
+"""Warehouses: stock by SKU, inbound, backorder queues, and an exact FCFS pick/pack queue.
+
+Pick/pack is a multi-server first-come-first-served queue computed without a SimPy process per
+order: a heap of the times each worker is next free. An order arriving at t starts at
+max(t, earliest free time) on that worker. This is exact for FCFS when orders are offered in
+time order, which the model guarantees.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections import deque
+
+from twin.distributions import DrawBuffer
+
+
+class PickPack:
+    """`workers` parallel servers, FCFS; service times from a named stream."""
+
+    __slots__ = ("_free", "_service", "busy", "horizon", "workers")
+
+    def __init__(self, workers: int, service: DrawBuffer, horizon: float) -> None:
+        self._free = [0.0] * workers
+        self._service = service
+        self.workers = workers
+        self.horizon = horizon
+        self.busy = 0.0
+        """Worker-hours of service inside [0, horizon)."""
+
+    def serve(self, t: float) -> float:
+        """Queue an order arriving at `t`; return when its pick/pack is done."""
+        start = heapq.heappop(self._free)
+        if start < t:
+            start = t
+        done = start + self._service.next()
+        heapq.heappush(self._free, done)
+        h = self.horizon
+        self.busy += (done if done < h else h) - (start if start < h else h)
+        return done
+
+
+class Warehouse:
+    """A central or forward warehouse: plain lists indexed by SKU, kept off pandas on the hot path."""
+
+    __slots__ = (
+        "_hold_rate",
+        "_last_t",
+        "backlog",
+        "handling",
+        "holding_area",
+        "id",
+        "inbound",
+        "inbound_handling",
+        "index",
+        "inspecting",
+        "inspection_time",
+        "pick_pack",
+        "restock_fraction",
+        "role",
+        "stock",
+        "unit_hold_cost",
+        "waiting",
+    )
+
+    def __init__(
+        self,
+        index: int,
+        site_id: str,
+        role: str,
+        stock: list[int],
+        unit_hold_cost: list[float],
+        pick_pack: PickPack,
+        inbound_handling: float,
+        inspection_time: float,
+        restock_fraction: float,
+    ) -> None:
+        n = len(stock)
+        self.index = index
+        self.id = site_id
+        self.role = role
+        self.stock = list(stock)
+        self.inbound = [0] * n
+        """Units decided for this warehouse and not yet put away."""
+        self.backlog = [0] * n
+        """Units of orders waiting here for stock."""
+        self.waiting: list[deque[int]] = [deque() for _ in range(n)]
+        """Order indices waiting here, FCFS, per SKU (cancelled ones are skipped lazily)."""
+        self.handling = [0] * n
+        """Units arrived and being put away (inbound handling)."""
+        self.inspecting = [0] * n
+        """Returned units under inspection."""
+        self.pick_pack = pick_pack
+        self.inbound_handling = inbound_handling
+        self.inspection_time = inspection_time
+        self.restock_fraction = restock_fraction
+        self.unit_hold_cost = unit_hold_cost
+        self.holding_area = 0.0
+        """Σ units × hours × holding cost per unit-hour, up to `_last_t`."""
+        self._hold_rate = sum(q * c for q, c in zip(stock, unit_hold_cost, strict=True))
+        self._last_t = 0.0
+
+    def _accrue(self, t: float) -> None:
+        self.holding_area += self._hold_rate * (t - self._last_t)
+        self._last_t = t
+
+    def take(self, sku: int, quantity: int, t: float) -> None:
+        """Remove units from stock at time `t` (the caller checked there are enough)."""
+        self._accrue(t)
+        self.stock[sku] -= quantity
+        self._hold_rate -= quantity * self.unit_hold_cost[sku]
+
+    def put(self, sku: int, quantity: int, t: float) -> None:
+        """Add units to stock at time `t`."""
+        self._accrue(t)
+        self.stock[sku] += quantity
+        self._hold_rate += quantity * self.unit_hold_cost[sku]
+
+    def close(self, t: float) -> float:
+        """Accrue holding cost up to `t` (the horizon) and return the total."""
+        self._accrue(t)
+        return self.holding_area

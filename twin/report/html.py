@@ -1,0 +1,288 @@
+"""The single-file HTML report of a run: KPI table with confidence intervals, figures, costs.
+
+The file is self-contained (inline CSS, figures as base64 PNG `data:` URIs) so a planner can open
+it offline or mail it around, and it is written atomically so a half-written report never exists.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable, Mapping
+from html import escape
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from twin.experiments.results import Detail, RunResult
+from twin.report import figures
+
+KPI_DESCRIPTIONS: Mapping[str, str] = {
+    "fill_rate": "Units shipped from stock within the promise window ÷ units demanded",
+    "immediate_fill_rate": "Units shipped from stock at once (no backorder) ÷ units demanded",
+    "otd": "Orders delivered by their promised time ÷ orders created (cancelled count as late)",
+    "lead_time_p50": "Median order-to-delivery time of delivered orders (hours)",
+    "lead_time_p95": "95th percentile order-to-delivery time of delivered orders (hours)",
+    "lost_sales": "Units of orders cancelled while backordered",
+    "backlog_peak": "Largest number of open backorder units at any time",
+    "recovery_h": "Hours from a pulse's start until backlog is back to its pre-pulse level",
+    "cost_total": "Total cost over the run (sum of the cost parts)",
+    "cost_procurement": "Cost: components and goods bought from suppliers",
+    "cost_production": "Cost: production",
+    "cost_production_regular": "Cost: production on regular capacity",
+    "cost_production_elastic_used": "Cost: elastic production capacity used",
+    "cost_production_elastic_reserved": "Cost: elastic production capacity reserved",
+    "cost_elastic_used": "Cost: elastic production capacity used",
+    "cost_elastic_reserved": "Cost: elastic production capacity reserved",
+    "cost_holding": "Cost: holding stock (unit-hours × rate)",
+    "cost_transport": "Cost: transport (line-haul and last mile)",
+    "cost_linehaul": "Cost: line-haul transport",
+    "cost_transport_linehaul": "Cost: line-haul transport",
+    "cost_last_mile": "Cost: last-mile delivery",
+    "cost_transport_last_mile": "Cost: last-mile delivery",
+    "cost_returns": "Cost: returns handling",
+    "cost_returns_handling": "Cost: returns handling",
+    "cost_expediting": "Cost: expediting",
+    "revenue": "Delivered units × price − refunds",
+    "profit": "Revenue − total cost − lost-margin penalty (where configured)",
+    "leftover_units": "Stock left at the end of the horizon (overstock after the sale)",
+    "utilisation_pick_pack": "Share of pick/pack capacity in use",
+    "utilisation_factory": "Share of factory capacity in use",
+    "utilisation_carrier": "Share of carrier capacity in use",
+    "return_rate": "Returned units ÷ delivered units",
+    "restocked_units": "Returned units inspected and put back into stock",
+    "orders": "Orders created",
+    "units_demanded": "Units ordered by customers",
+}
+"""Short planner-facing description of each known KPI; unknown KPIs show only their name."""
+
+_RATE_KPIS = frozenset({"fill_rate", "immediate_fill_rate", "otd", "return_rate"})
+_MONEY_KPIS = frozenset({"revenue", "profit"})
+_HOUR_KPIS = frozenset({"lead_time_p50", "lead_time_p95", "recovery_h"})
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
+       max-width: 62rem; padding: 0 1rem; color: #222; line-height: 1.4; }
+h1 { margin-bottom: 0.2rem; }
+.summary { color: #555; margin-top: 0; }
+table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.92rem; }
+th, td { padding: 0.3rem 0.7rem; border-bottom: 1px solid #ddd; text-align: left; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+th { background: #f3f3f3; }
+code { font-size: 0.9rem; }
+figure { margin: 0.5rem 0 1.5rem; }
+figure img { max-width: 100%; height: auto; }
+"""
+
+MISSING = "–"
+"""What a table shows for a value that is not available (e.g. a CI from one replication)."""
+
+
+def kpi_kind(kpi: str) -> str:
+    """Classify a KPI by name as `rate`, `money`, `hours` or `count`, which sets its format."""
+    if kpi in _RATE_KPIS or kpi.startswith("utilisation"):
+        return "rate"
+    if kpi in _MONEY_KPIS or kpi.startswith("cost_"):
+        return "money"
+    if kpi in _HOUR_KPIS or kpi.startswith("lead_time_") or kpi.endswith("_h"):
+        return "hours"
+    return "count"
+
+
+def _decimals(values: list[float]) -> int:
+    """Decimals that show a magnitude sensibly: none from 100 up, one from 1, two below 1."""
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    if largest >= 100:
+        return 0
+    return 1 if largest >= 1 else 2
+
+
+def format_value(kpi: str, value: float, decimals: int | None = None) -> str:
+    """Format one value of a KPI for a planner: percentages, thousands separators, hours."""
+    if not math.isfinite(value):
+        return MISSING
+    kind = kpi_kind(kpi)
+    if kind == "rate":
+        return f"{100.0 * value:.1f}%"
+    if kind == "hours":
+        return f"{value:,.1f} h"
+    places = _decimals([value]) if decimals is None else decimals
+    return f"{value:,.{places}f}"
+
+
+def format_ci(kpi: str, low: float, high: float) -> str:
+    """Format a confidence interval as `[low, high]`, both ends with the same precision."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return MISSING
+    places = _decimals([low, high])
+    return f"[{format_value(kpi, low, places)}, {format_value(kpi, high, places)}]"
+
+
+def describe_kpi(kpi: str) -> str:
+    """Return the planner-facing description of a KPI, or "" when the KPI is unknown."""
+    return KPI_DESCRIPTIONS.get(kpi, "")
+
+
+def _as_float(value: object) -> float:
+    """Coerce a summary cell to float, mapping missing values to NaN."""
+    try:
+        return float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _seed_text(kpis: pd.DataFrame) -> str | None:
+    """`seed 7` or `seeds 1–5` from the replication table, when it has seeds."""
+    if "seed" not in kpis.columns or kpis["seed"].dropna().empty:
+        return None
+    low, high = int(kpis["seed"].min()), int(kpis["seed"].max())
+    return f"seed {low}" if low == high else f"seeds {low}–{high}"
+
+
+def run_summary(result: RunResult) -> str:
+    """One line about the run: replications, seed range and the `meta` entries (plain text)."""
+    n = len(result.kpis)
+    parts = [f"{n} replication{'s' if n != 1 else ''}"]
+    seeds = _seed_text(result.kpis)
+    if seeds:
+        parts.append(seeds)
+    parts.extend(f"{key}: {value}" for key, value in result.meta.items())
+    return " · ".join(parts)
+
+
+def _kpi_row(kpi: str, row: pd.Series) -> str:
+    """One `<tr>` of the KPI table."""
+    mean = _as_float(row.get("mean"))
+    low, high = _as_float(row.get("ci_low")), _as_float(row.get("ci_high"))
+    n = _as_float(row.get("n"))
+    places = _decimals([mean, low, high])
+    cells = [
+        f"<td><code>{escape(kpi)}</code></td>",
+        f"<td>{escape(describe_kpi(kpi))}</td>",
+        f'<td class="num">{escape(format_value(kpi, mean, places))}</td>',
+        f'<td class="num">{escape(format_ci(kpi, low, high))}</td>',
+        f'<td class="num">{MISSING if math.isnan(n) else int(n)}</td>',
+    ]
+    return "<tr>" + "".join(cells) + "</tr>"
+
+
+def kpi_table(summary: pd.DataFrame) -> str:
+    """Render the KPI table: name, description, mean, 95 % CI and replications per KPI."""
+    head = (
+        '<tr><th>KPI</th><th>what it measures</th><th class="num">mean</th>'
+        '<th class="num">95 % CI</th><th class="num">n</th></tr>'
+    )
+    rows = [_kpi_row(str(kpi), row) for kpi, row in summary.iterrows()]
+    return (
+        f'<table class="kpis">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + ("\n</tbody>\n</table>")
+    )
+
+
+def _img(png_base64: str, alt: str) -> str:
+    """Wrap a base64 PNG in an `<img>` with a `data:` URI inside a `<figure>`."""
+    return f'<figure><img src="data:image/png;base64,{png_base64}" alt="{escape(alt)}"></figure>'
+
+
+def _render(make: Callable[[], Figure], alt: str) -> str:
+    """Build a figure and render it to an embedded `<img>`."""
+    return _img(figures.to_png_base64(make()), alt)
+
+
+def cost_table(costs: dict[str, float]) -> str:
+    """Cost parts with their amount and share of the total, largest first."""
+    total = sum(costs.values())
+    rows = []
+    for part, amount in sorted(costs.items(), key=lambda kv: kv[1], reverse=True):
+        share = f"{100.0 * amount / total:.1f}%" if total else MISSING
+        rows.append(
+            f"<tr><td><code>{escape(part)}</code></td>"
+            f'<td class="num">{amount:,.0f}</td><td class="num">{share}</td></tr>'
+        )
+    rows.append(
+        f'<tr><th>total</th><th class="num">{total:,.0f}</th>'
+        f'<th class="num">{"100.0%" if total else MISSING}</th></tr>'
+    )
+    head = '<tr><th>cost part</th><th class="num">amount</th><th class="num">share</th></tr>'
+    return (
+        f'<table class="costs">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + ("\n</tbody>\n</table>")
+    )
+
+
+def detail_sections(detail: Detail) -> list[str]:
+    """HTML of the replication-0 sections: stock, one window per livestream, cost breakdown."""
+    sections = [
+        "<h2>Stock over time</h2>",
+        "<p>On-hand units per warehouse (replication 0); shaded bands are livestreams.</p>",
+        _render(lambda: figures.stock_figure(detail), "On-hand stock per warehouse over time"),
+    ]
+    for event in figures.live_events(detail.events):
+        sections += [
+            f"<h2>Around {escape(event.name)}</h2>",
+            "<p>Orders per 15 minutes by channel and open backlog units, from 6 h before to "
+            "36 h after the livestream starts.</p>",
+            _render(
+                lambda event=event: figures.event_figure(detail, event),
+                figures.event_title(event),
+            ),
+        ]
+    sections += [
+        "<h2>Cost breakdown</h2>",
+        _render(lambda: figures.cost_figure(detail.costs), "Cost parts over the run"),
+        cost_table(detail.costs),
+    ]
+    return sections
+
+
+def render_report(result: RunResult, title: str | None = None) -> str:
+    """Render a run as a complete, self-contained HTML document (a string)."""
+    heading = title if title is not None else result.scenario
+    body = [
+        f"<h1>{escape(heading)}</h1>",
+        f'<p class="summary">{escape(run_summary(result))}</p>',
+        "<h2>Key performance indicators</h2>",
+        "<p>Mean over replications with a 95 % Student-t confidence interval.</p>",
+        kpi_table(result.summary),
+    ]
+    if result.detail is not None:
+        body += detail_sections(result.detail)
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{escape(heading)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        + "\n".join(body)
+        + "\n</body>\n</html>\n"
+    )
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write text to `path` via a temp file in the same directory and `os.replace`.
+
+    Readers see either the old file or the complete new one, never a partial write.
+    """
+    mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.chmod(tmp_name, mode)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def write_report(result: RunResult, path: str | Path, title: str | None = None) -> Path:
+    """Write the run's report as one self-contained HTML file and return its path."""
+    target = Path(path)
+    document = render_report(result, title)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(target, document)
+    return target
