@@ -91,7 +91,7 @@ def check(scenario: Scenario) -> list[Issue]:
     for sid, site in sites.items():
         if getattr(site, "kind", "") == "warehouse" and isinstance(site.initial_stock, dict):
             for sku in site.initial_stock:
-                if sku not in skus:
+                if sku not in skus and sku != "default":
                     issues.append(Issue(("sites", sid, "initial_stock", sku),
                                         f"is not a SKU{_suggest(sku, skus)}"))
         elastic = getattr(site, "elastic", None)

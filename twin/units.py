@@ -17,23 +17,38 @@ _UNITS_IN_HOURS = {
     "days": 24.0,
     "w": 168.0,
 }
-_PATTERN = re.compile(r"^\s*([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)\s*([a-zA-Z]*)\s*$")
+_NUMBER = r"([0-9]*\.?[0-9]+(?:[eE][-+]?[0-9]+)?)"
+_PLAIN = re.compile(rf"^\s*{_NUMBER}\s*$")
+_TERM = re.compile(rf"\s*{_NUMBER}\s*([a-zA-Z]+)\s*")
+
+
+def _parse_text(text: str) -> float | None:
+    """Hours in "90min", "36h", "2d", "4d 20h" or a bare number; None when unparsable."""
+    plain = _PLAIN.match(text)
+    if plain:
+        return float(plain.group(1))
+    hours, pos = 0.0, 0
+    for match in _TERM.finditer(text):
+        if match.start() != pos or match.group(2).lower() not in _UNITS_IN_HOURS:
+            return None
+        hours += float(match.group(1)) * _UNITS_IN_HOURS[match.group(2).lower()]
+        pos = match.end()
+    return hours if pos == len(text) and pos > 0 else None
 
 
 def parse_duration(value: object) -> float:
-    """Return `value` in hours: a number is hours already, a string carries a unit (s, min, h, d, w)."""
+    """Return `value` in hours: a number is hours already; text carries units ("90min", "4d 20h")."""
     if isinstance(value, bool):
         raise ValueError(f"expected a duration such as '90min', '36h' or '2d', got {value!r}")
     if isinstance(value, int | float):
         hours = float(value)
     elif isinstance(value, str):
-        match = _PATTERN.match(value)
-        if match is None or match.group(2).lower() not in _UNITS_IN_HOURS | {"": 1.0}:
+        parsed = _parse_text(value)
+        if parsed is None:
             raise ValueError(
-                f"expected a duration such as '90min', '36h' or '2d', got {value!r}"
+                f"expected a duration such as '90min', '36h', '2d' or '4d 20h', got {value!r}"
             )
-        number, unit = match.groups()
-        hours = float(number) * (_UNITS_IN_HOURS[unit.lower()] if unit else 1.0)
+        hours = parsed
     else:
         raise ValueError(f"expected a duration such as '90min', '36h' or '2d', got {value!r}")
     if not math.isfinite(hours) or hours < 0:

@@ -138,6 +138,7 @@ class InspectionSpec(Strict):
 
 
 StockLevels = NonNegativeInt | dict[str, NonNegativeInt]
+"""Units for every SKU, or units by SKU with an optional `default` for the others."""
 
 
 class WarehouseSpec(Strict):

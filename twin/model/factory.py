@@ -52,6 +52,8 @@ class Factory:
         self.queued = [0] * n_skus
         """Units ordered and not yet produced, by SKU."""
         self.wip = [0] * n_skus
+        self.started = [0] * n_skus
+        """Units whose production has started (they are WIP until their lot is done)."""
         self.produced_regular = [0.0] * n_skus
         self.produced_elastic = [0.0] * n_skus
         self.busy_hours = 0.0
@@ -117,6 +119,7 @@ class Factory:
             lot = min(job.remaining, max(1, math.ceil(rate * LOT_HOURS)))
             hours = lot / rate
             self.wip[job.sku] += lot
+            self.started[job.sku] += lot
             yield env.timeout(hours)
             self.wip[job.sku] -= lot
             job.remaining -= lot

@@ -54,10 +54,12 @@ class Warehouse:
         "index",
         "inspecting",
         "inspection_time",
+        "pending",
         "pick_pack",
         "restock_fraction",
         "role",
         "stock",
+        "transfer_backlog",
         "unit_hold_cost",
         "waiting",
     )
@@ -85,6 +87,10 @@ class Warehouse:
         """Units of orders waiting here for stock."""
         self.waiting: list[deque[int]] = [deque() for _ in range(n)]
         """Order indices waiting here, FCFS, per SKU (cancelled ones are skipped lazily)."""
+        self.pending: list[deque[list]] = [deque() for _ in range(n)]
+        """Transfers asked of this warehouse and not yet shipped, per SKU: [time, destination, units]."""
+        self.transfer_backlog = [0] * n
+        """Units of `pending` transfers, per SKU."""
         self.handling = [0] * n
         """Units arrived and being put away (inbound handling)."""
         self.inspecting = [0] * n

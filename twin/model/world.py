@@ -181,7 +181,8 @@ class World:
             service = DrawBuffer(Gamma(1.0 / pp.rate, pp.service_cv),
                                  self.streams.get(f"warehouse/{sid}/pick_pack"))
             init = spec.initial_stock
-            stock = [init if isinstance(init, int) else init.get(k, 0) for k in self.skus]
+            stock = [init if isinstance(init, int) else init.get(k, init.get("default", 0))
+                     for k in self.skus]
             for k, q in enumerate(stock):
                 self.ledger.initial[k] += q
             out.append(Warehouse(len(out), sid, spec.role, stock, hold,
@@ -264,49 +265,75 @@ class World:
                 queue.popleft()
 
     def _serve_waiting(self, w: Warehouse, k: int, t: float) -> None:
-        """Give newly available stock to orders waiting at `w`, first come first served."""
+        """Give newly available stock to what waits at `w`, first come first served.
+
+        Two queues wait for a SKU: customer orders, and transfers other warehouses asked for when
+        there was no stock. They are merged by the time each request was made. A customer order
+        needs its whole quantity; a transfer ships what there is and keeps waiting for the rest.
+        """
         self._expire(t)
-        queue, led, book = w.waiting[k], self.ledger, self.book
-        while queue:
-            i = queue[0]
-            if led.status[i] != WAITING:
+        queue, pending, led, book = w.waiting[k], w.pending[k], self.ledger, self.book
+        loads: dict[str, int] = {}
+        while w.stock[k] > 0:
+            while queue and led.status[queue[0]] != WAITING:
                 queue.popleft()
+            if not queue and not pending:
+                break
+            if pending and (not queue or pending[0][0] <= book.time[queue[0]]):
+                request = pending[0]
+                q = min(request[2], w.stock[k])
+                w.take(k, q, t)
+                w.transfer_backlog[k] -= q
+                request[2] -= q
+                loads[request[1]] = loads.get(request[1], 0) + q
+                if request[2] == 0:
+                    pending.popleft()
                 continue
+            i = queue[0]
             q = int(book.quantity[i])
             if w.stock[k] < q:
-                return
+                break
             queue.popleft()
             w.backlog[k] -= q
             self._allocate(w, i, int(book.region[i]), k, q, t)
+        for destination, q in loads.items():
+            self._ship(self.lanes[(w.id, destination)], self.by_id[destination], [(k, q)])
 
     # -- stock movements between sites ----------------------------------------------------------
 
-    def _ship(self, lane: Lane, w: Warehouse, k: int, q: int, part: str) -> None:
+    def _ship(self, lane: Lane, w: Warehouse, items: list[tuple[int, int]]) -> None:
+        """Send one shipment (one truck: one cost per shipment, one transit time) of (SKU, units)."""
         now = self.env.now
-        self.ledger.in_transit[k] += q
-        self.ledger.cost(part, lane.cost_per_shipment + q * lane.cost_per_unit)
-        self.at(now + lane.transit.next(), self._arrive, w, k, q)
+        units = 0
+        for k, q in items:
+            self.ledger.in_transit[k] += q
+            units += q
+        self.ledger.cost("transport_linehaul", lane.cost_per_shipment + units * lane.cost_per_unit)
+        self.at(now + lane.transit.next(), self._arrive, w, items)
 
     def _factory_ship(self, factory: str, destination: str, k: int, q: int) -> None:
-        self.ledger.produced[k] += q
         lane = self.lanes.get((factory, destination))
         if lane is None:
             raise ModelError(f"factory {factory!r} has no lane to {destination!r}")
-        self._ship(lane, self.by_id[destination], k, q, "transport_linehaul")
+        self._ship(lane, self.by_id[destination], [(k, q)])
 
-    def _arrive(self, w: Warehouse, k: int, q: int) -> None:
-        self.ledger.in_transit[k] -= q
-        w.handling[k] += q
+    def _arrive(self, w: Warehouse, items: list[tuple[int, int]]) -> None:
+        for k, q in items:
+            self.ledger.in_transit[k] -= q
+            w.handling[k] += q
         if w.inbound_handling > 0:
-            self.at(self.env.now + w.inbound_handling, self._put_away, w, k, q)
+            self.at(self.env.now + w.inbound_handling, self._put_away, w, items)
         else:
-            self._put_away(w, k, q)
+            self._put_away(w, items)
 
-    def _put_away(self, w: Warehouse, k: int, q: int) -> None:
-        w.handling[k] -= q
-        w.inbound[k] -= q
-        w.put(k, q, self.env.now)
-        self._serve_waiting(w, k, self.env.now)
+    def _put_away(self, w: Warehouse, items: list[tuple[int, int]]) -> None:
+        now = self.env.now
+        for k, q in items:
+            w.handling[k] -= q
+            w.inbound[k] -= q
+            w.put(k, q, now)
+        for k, _ in items:
+            self._serve_waiting(w, k, now)
 
     def _return_arrives(self, w: Warehouse, k: int, r: int) -> None:
         led = self.ledger
@@ -339,7 +366,8 @@ class World:
             time=t,
             on_hand={w.id: dict(zip(skus, w.stock, strict=True)) for w in self.warehouses},
             inbound={w.id: dict(zip(skus, w.inbound, strict=True)) for w in self.warehouses},
-            backorders={w.id: dict(zip(skus, w.backlog, strict=True)) for w in self.warehouses},
+            backorders={w.id: {sku: w.backlog[k] + w.transfer_backlog[k] for k, sku in enumerate(skus)}
+                        for w in self.warehouses},
             production_queue={f.id: dict(zip(skus, f.queued, strict=True))
                               for f in self.factories.values()},
             elastic={f.id: f.elastic_status(t) for f in self.factories.values()},
@@ -347,39 +375,53 @@ class World:
             order_rate={k: float(v) for k, v in zip(skus, rate, strict=True)},
         )
 
-    def execute(self, decision: Decision, policy: str) -> None:
-        """Carry out one decision now."""
+    def execute(self, decisions: list[Decision], policy: str) -> None:
+        """Carry out one review's decisions now; transfers on the same lane travel as one shipment."""
         t = self.env.now
-        self.ledger.decisions.append((t, policy, decision))
-        if isinstance(decision, Transfer):
-            self._transfer(decision, policy)
-        elif isinstance(decision, ProductionOrder):
-            factory = self._known(self.factories, decision.factory, policy, "factory")
-            w = self._known(self.by_id, decision.destination, policy, "warehouse")
-            k = self._known(self._sku_index, decision.sku, policy, "SKU")
-            if decision.quantity > 0:
-                w.inbound[k] += decision.quantity
-                factory.order(k, decision.quantity, w.id, decision.priority)
-        elif isinstance(decision, ElasticActivation):
-            self._known(self.factories, decision.factory, policy, "factory").set_elastic(
-                decision.active, t)
-        else:
-            raise ModelError(f"policy {policy!r} returned {decision!r}, which is not a Decision")
+        loads: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        for decision in decisions:
+            self.ledger.decisions.append((t, policy, decision))
+            if isinstance(decision, Transfer):
+                item = self._pick_transfer(decision, policy)
+                if item is not None:
+                    loads.setdefault((decision.origin, decision.destination), []).append(item)
+            elif isinstance(decision, ProductionOrder):
+                factory = self._known(self.factories, decision.factory, policy, "factory")
+                w = self._known(self.by_id, decision.destination, policy, "warehouse")
+                k = self._known(self._sku_index, decision.sku, policy, "SKU")
+                if decision.quantity > 0:
+                    w.inbound[k] += decision.quantity
+                    factory.order(k, decision.quantity, w.id, decision.priority)
+            elif isinstance(decision, ElasticActivation):
+                factory = self._known(self.factories, decision.factory, policy, "factory")
+                factory.set_elastic(decision.active, t)
+            else:
+                raise ModelError(f"policy {policy!r} returned {decision!r}, which is not a Decision")
+        for (origin, destination), items in loads.items():
+            self._ship(self.lanes[(origin, destination)], self.by_id[destination], items)
 
-    def _transfer(self, d: Transfer, policy: str) -> None:
+    def _pick_transfer(self, d: Transfer, policy: str) -> tuple[int, int] | None:
+        """Take a transfer's units from its origin (as many as there are); None if none."""
         origin = self._known(self.by_id, d.origin, policy, "warehouse")
         dest = self._known(self.by_id, d.destination, policy, "warehouse")
         k = self._known(self._sku_index, d.sku, policy, "SKU")
-        lane = self.lanes.get((d.origin, d.destination))
-        if lane is None:
+        if (d.origin, d.destination) not in self.lanes:
             raise ModelError(f"policy {policy!r} asked for a transfer {d.origin}→{d.destination}, "
                              "but the scenario has no such lane")
-        q = min(d.quantity, origin.stock[k])
-        if q <= 0:
-            return
+        if d.quantity <= 0:
+            return None
+        dest.inbound[k] += d.quantity
+        queued = origin.pending[k] or any(
+            self.ledger.status[i] == WAITING for i in origin.waiting[k]
+        )
+        q = 0 if queued else min(d.quantity, origin.stock[k])
+        if q < d.quantity:  # the rest waits at the origin for stock, first come first served
+            origin.pending[k].append([self.env.now, dest.id, d.quantity - q])
+            origin.transfer_backlog[k] += d.quantity - q
+        if q == 0:
+            return None
         origin.take(k, q, self.env.now)
-        dest.inbound[k] += q
-        self._ship(lane, dest, k, q, "transport_linehaul")
+        return k, q
 
     @staticmethod
     def _known(table: dict[str, Any], key: str, policy: str, what: str) -> Any:
@@ -389,8 +431,7 @@ class World:
 
     def _review(self, name: str, period: float, policy: Policy) -> Generator[simpy.Event, None, None]:
         while True:
-            for decision in policy.decide(self.snapshot()):
-                self.execute(decision, name)
+            self.execute(policy.decide(self.snapshot()), name)
             yield self.env.timeout(period)
 
     def _sample_stock(self) -> Generator[simpy.Event, None, None]:
@@ -432,6 +473,8 @@ class World:
             if spec.elastic is not None:
                 led.cost("elastic_reserved",
                          spec.elastic.reservation_fee * spec.elastic.capacity * f.reservation_hours())
+        for k in range(len(self.skus)):
+            led.produced[k] = sum(f.started[k] for f in self.factories.values())
         balances = self._balances(outcomes)
         check_conservation(balances)
         return RunRecord(
