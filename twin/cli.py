@@ -60,7 +60,9 @@ def run(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     reps: Annotated[int, typer.Option(help="Number of replications.")] = 10,
     workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 1,
-    out: Annotated[Path | None, typer.Option(help="Folder for kpis.csv, summary.csv, report.html.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for kpis.csv, summary.csv, report.html.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
 ) -> None:
     """Run replications, print KPIs with 95 % confidence intervals, write the report."""

@@ -26,8 +26,10 @@ COST_PARTS = (
 def backlog_series(record: RunRecord) -> tuple[np.ndarray, np.ndarray]:
     """Open backorder units as a step function: (change times, level after each change)."""
     o, book, h = record.outcomes, record.book, record.horizon_h
-    waited = (o.status == CANCELLED) | (o.status == WAITING) | (
-        (o.status == ALLOCATED) & (o.allocated > book.time)
+    waited = (
+        (o.status == CANCELLED)
+        | (o.status == WAITING)
+        | ((o.status == ALLOCATED) & (o.allocated > book.time))
     )
     start = book.time[waited]
     end = np.where(o.status[waited] == CANCELLED, o.cancelled[waited], o.allocated[waited])
@@ -76,8 +78,9 @@ def compute(record: RunRecord) -> dict[str, float]:
         "units_demanded": float(qty.sum()),
         "fill_rate": _ratio(qty[judged & allocated & (o.shipped <= promised)].sum(), units_judged),
         "immediate_fill_rate": _ratio(qty[allocated & (o.allocated == book.time)].sum(), qty.sum()),
-        "otd": _ratio(float((judged & delivered & (o.delivered <= promised)).sum()),
-                      float(judged.sum())),
+        "otd": _ratio(
+            float((judged & delivered & (o.delivered <= promised)).sum()), float(judged.sum())
+        ),
     }
     lead = o.delivered[delivered] - book.time[delivered]
     kpis["lead_time_p50"] = float(np.percentile(lead, 50)) if len(lead) else float("nan")

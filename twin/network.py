@@ -53,7 +53,9 @@ def check(scenario: Scenario) -> list[Issue]:
     sites, skus = scenario.sites, scenario.skus
     centrals = scenario.sites_of("warehouse", "central")
     if len(centrals) != 1:
-        issues.append(Issue(("sites",), f"needs exactly one central warehouse, found {len(centrals)}"))
+        issues.append(
+            Issue(("sites",), f"needs exactly one central warehouse, found {len(centrals)}")
+        )
     if not scenario.sites_of("factory"):
         issues.append(Issue(("sites",), "needs at least one factory"))
     if not scenario.sites_of("region"):
@@ -70,8 +72,11 @@ def check(scenario: Scenario) -> list[Issue]:
         pair = (_kind(scenario, lane.origin), _kind(scenario, lane.destination))
         if pair not in _ALLOWED:
             issues.append(
-                Issue(("lanes", i), f"cannot join a {pair[0]} to a {pair[1]} "
-                      f"(lanes run factory→central, central→forward, warehouse→region)")
+                Issue(
+                    ("lanes", i),
+                    f"cannot join a {pair[0]} to a {pair[1]} "
+                    f"(lanes run factory→central, central→forward, warehouse→region)",
+                )
             )
         if (lane.origin, lane.destination) in seen:
             issues.append(Issue(("lanes", i), f"duplicates lane {lane.origin}→{lane.destination}"))
@@ -92,14 +97,25 @@ def check(scenario: Scenario) -> list[Issue]:
         if getattr(site, "kind", "") == "warehouse" and isinstance(site.initial_stock, dict):
             for sku in site.initial_stock:
                 if sku not in skus and sku != "default":
-                    issues.append(Issue(("sites", sid, "initial_stock", sku),
-                                        f"is not a SKU{_suggest(sku, skus)}"))
+                    issues.append(
+                        Issue(
+                            ("sites", sid, "initial_stock", sku),
+                            f"is not a SKU{_suggest(sku, skus)}",
+                        )
+                    )
         elastic = getattr(site, "elastic", None)
-        if elastic is not None and elastic.reserved_until is not None and (
-            elastic.reserved_until <= elastic.reserved_from
+        if (
+            elastic is not None
+            and elastic.reserved_until is not None
+            and (elastic.reserved_until <= elastic.reserved_from)
         ):
-            issues.append(Issue(("sites", sid, "elastic", "reserved_until"),
-                                "must be after reserved_from", elastic.reserved_until))
+            issues.append(
+                Issue(
+                    ("sites", sid, "elastic", "reserved_until"),
+                    "must be after reserved_from",
+                    elastic.reserved_until,
+                )
+            )
     return issues
 
 
@@ -109,20 +125,27 @@ def _check_references(scenario: Scenario) -> list[Issue]:
     regions = scenario.sites_of("region")
     for sku in scenario.demand.baseline.sku_mix:
         if sku not in skus:
-            issues.append(Issue(("demand", "baseline", "sku_mix", sku),
-                                f"is not a SKU{_suggest(sku, skus)}"))
+            issues.append(
+                Issue(("demand", "baseline", "sku_mix", sku), f"is not a SKU{_suggest(sku, skus)}")
+            )
     for name, event in scenario.demand.livestreams.items():
         base = ("demand", "livestreams", name)
         if event.start >= scenario.horizon:
-            issues.append(Issue((*base, "start"), f"is not before the horizon ({scenario.horizon:g}h)",
-                                event.start))
+            issues.append(
+                Issue(
+                    (*base, "start"),
+                    f"is not before the horizon ({scenario.horizon:g}h)",
+                    event.start,
+                )
+            )
         for sku in event.featured:
             if sku not in skus:
                 issues.append(Issue((*base, "featured", sku), f"is not a SKU{_suggest(sku, skus)}"))
         for region in event.audience:
             if region not in regions:
-                issues.append(Issue((*base, "audience", region),
-                                    f"is not a region{_suggest(region, sites)}"))
+                issues.append(
+                    Issue((*base, "audience", region), f"is not a region{_suggest(region, sites)}")
+                )
     return issues
 
 
@@ -139,7 +162,9 @@ def serving_order(scenario: Scenario) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     for region in scenario.sites_of("region"):
         feeders = list(g.predecessors(region))
-        feeders.sort(key=lambda w: (_kind(scenario, w) == "central", g.edges[w, region]["hours"], w))
+        feeders.sort(
+            key=lambda w: (_kind(scenario, w) == "central", g.edges[w, region]["hours"], w)
+        )
         out[region] = feeders
     return out
 

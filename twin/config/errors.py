@@ -51,10 +51,9 @@ def _walk_input(
     node = data
     found = True
     for i, part in enumerate(loc):
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-            path.append(part)
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        in_dict = isinstance(node, dict) and part in node
+        in_list = isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
+        if in_dict or in_list:
             node = node[part]
             path.append(part)
         elif names_key and i == len(loc) - 1 and isinstance(part, str):
@@ -80,9 +79,7 @@ def _unwrap(annotation: Any, data: Any) -> type[BaseModel] | None:
             model = _unwrap(arg, data)
             if model is None:
                 continue
-            tag_field = next(
-                (n for n in ("kind", "dist") if n in model.model_fields), None
-            )
+            tag_field = next((n for n in ("kind", "dist") if n in model.model_fields), None)
             if tag_field is None or not isinstance(data, dict):
                 return model
             literal = typing.get_args(model.model_fields[tag_field].annotation)
@@ -94,16 +91,16 @@ def _unwrap(annotation: Any, data: Any) -> type[BaseModel] | None:
     return None
 
 
-def _model_at(root: type[BaseModel], path: Sequence[str | int], data: Any) -> type[BaseModel] | None:
+def _model_at(
+    root: type[BaseModel], path: Sequence[str | int], data: Any
+) -> type[BaseModel] | None:
     """The model class whose keys live at `path` (the parent of an unknown key)."""
     model: type[BaseModel] | None = root
     annotation: Any = root
     node = data
     for part in path:
         if model is not None and isinstance(part, str):
-            field = next(
-                (f for n, f in model.model_fields.items() if part in (n, f.alias)), None
-            )
+            field = next((f for n, f in model.model_fields.items() if part in (n, f.alias)), None)
             if field is None:
                 return None
             annotation = field.annotation
@@ -113,8 +110,10 @@ def _model_at(root: type[BaseModel], path: Sequence[str | int], data: Any) -> ty
                 for a in typing.get_args(annotation)
                 if typing.get_origin(a) in (dict, list) or a in (dict, list)
             ]
-            container = annotation if typing.get_origin(annotation) in (dict, list) else (
-                args[0] if args else None
+            container = (
+                annotation
+                if typing.get_origin(annotation) in (dict, list)
+                else (args[0] if args else None)
             )
             if container is None:
                 return None
@@ -122,9 +121,7 @@ def _model_at(root: type[BaseModel], path: Sequence[str | int], data: Any) -> ty
         node = node[part] if isinstance(node, dict | list) else None
         model = _unwrap(annotation, node)
         if model is None and typing.get_origin(annotation) not in (dict, list):
-            inner = [
-                a for a in typing.get_args(annotation) if typing.get_origin(a) in (dict, list)
-            ]
+            inner = [a for a in typing.get_args(annotation) if typing.get_origin(a) in (dict, list)]
             annotation = inner[0] if inner else annotation
     return model
 
@@ -187,8 +184,7 @@ def validation_problems(
     kept: list[str] = []
     for path, message, value, is_type in found:
         if is_type and any(
-            not other_type and other[: len(path)] == path
-            for other, _, _, other_type in found
+            not other_type and other[: len(path)] == path for other, _, _, other_type in found
         ):
             continue  # a union branch that did not apply, beside one that got further
         line = problem(source, path, message, value)

@@ -72,8 +72,14 @@ def _cross_problems(scenario: Scenario, source: str) -> list[str]:
             continue
         for sid in _sites_named(params):
             if sid not in scenario.sites_of("warehouse"):
-                lines.append(problem(source, ("policies", name, "sites"),
-                                     "names no warehouse of this scenario", sid))
+                lines.append(
+                    problem(
+                        source,
+                        ("policies", name, "sites"),
+                        "names no warehouse of this scenario",
+                        sid,
+                    )
+                )
     return lines
 
 

@@ -4,4 +4,11 @@ from twin.experiments.replication import run_replication
 from twin.experiments.results import Detail, ReplicationResult, RunResult
 from twin.experiments.runner import replicate, write_outputs
 
-__all__ = ["Detail", "ReplicationResult", "RunResult", "replicate", "run_replication", "write_outputs"]
+__all__ = [
+    "Detail",
+    "ReplicationResult",
+    "RunResult",
+    "replicate",
+    "run_replication",
+    "write_outputs",
+]

@@ -13,7 +13,9 @@ from twin.model.world import RunRecord, simulate
 DEMAND_BIN_HOURS = 0.25
 
 
-def run_replication(scenario: Scenario, replication: int, detail: bool = False) -> ReplicationResult:
+def run_replication(
+    scenario: Scenario, replication: int, detail: bool = False
+) -> ReplicationResult:
     """Simulate replication `replication` and return its KPIs (and its time series if `detail`)."""
     record = simulate(scenario, replication, detail=detail)
     return ReplicationResult(
@@ -31,7 +33,10 @@ def detail_of(record: RunRecord) -> Detail:
     bins = np.floor(book.time / DEMAND_BIN_HOURS).astype(np.int64)
     counts = (
         pd.DataFrame({"bin": bins, "channel": np.asarray(names)[book.channel]})
-        .groupby(["bin", "channel"]).size().rename("orders").reset_index()
+        .groupby(["bin", "channel"])
+        .size()
+        .rename("orders")
+        .reset_index()
     )
     counts["time"] = counts.pop("bin") * DEMAND_BIN_HOURS
     times, levels = kpi.backlog_series(record)

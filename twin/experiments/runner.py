@@ -65,7 +65,11 @@ def write_outputs(result: RunResult, out: Path) -> dict[str, Path]:
     from twin.report import write_report
 
     out.mkdir(parents=True, exist_ok=True)
-    paths = {"kpis": out / "kpis.csv", "summary": out / "summary.csv", "report": out / "report.html"}
+    paths = {
+        "kpis": out / "kpis.csv",
+        "summary": out / "summary.csv",
+        "report": out / "report.html",
+    }
     _atomic_csv(result.kpis, paths["kpis"], index=False)
     _atomic_csv(result.summary, paths["summary"], index=True)
     write_report(result, paths["report"])

@@ -45,13 +45,15 @@ def summarise(kpis: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
         mean = float(finite.mean()) if len(finite) else math.nan
         hw = t_half_width(values, level)
         low, high = kpi_range(name)
-        rows.append({
-            "kpi": name,
-            "mean": mean,
-            "std": float(finite.std(ddof=1)) if len(finite) > 1 else math.nan,
-            "n": len(finite),
-            "half_width": hw,
-            "ci_low": max(low, mean - hw) if math.isfinite(hw) else math.nan,
-            "ci_high": min(high, mean + hw) if math.isfinite(hw) else math.nan,
-        })
+        rows.append(
+            {
+                "kpi": name,
+                "mean": mean,
+                "std": float(finite.std(ddof=1)) if len(finite) > 1 else math.nan,
+                "n": len(finite),
+                "half_width": hw,
+                "ci_low": max(low, mean - hw) if math.isfinite(hw) else math.nan,
+                "ci_high": min(high, mean + hw) if math.isfinite(hw) else math.nan,
+            }
+        )
     return pd.DataFrame(rows).set_index("kpi")

@@ -59,7 +59,9 @@ class Season:
     def at(self, t: np.ndarray) -> np.ndarray:
         """The multiplier at times `t` (hours)."""
         hours = np.floor(t).astype(np.int64)
-        return self.hour_of_day[hours % 24] * self.day_of_week[(hours // 24 + self.start_weekday) % 7]
+        return (
+            self.hour_of_day[hours % 24] * self.day_of_week[(hours // 24 + self.start_weekday) % 7]
+        )
 
 
 @dataclass(frozen=True)
@@ -100,7 +102,9 @@ def base_rates(scenario: Scenario) -> np.ndarray:
     weights = np.array([scenario.sites[r].weight for r in regions], float)
     mix_spec = scenario.demand.baseline.sku_mix
     mix = np.array([mix_spec.get(k, 0.0 if mix_spec else 1.0) for k in scenario.skus], float)
-    return scenario.demand.baseline.orders_per_hour * np.outer(weights / weights.sum(), mix / mix.sum())
+    return scenario.demand.baseline.orders_per_hour * np.outer(
+        weights / weights.sum(), mix / mix.sum()
+    )
 
 
 def shares(scenario: Scenario) -> np.ndarray:
@@ -184,25 +188,46 @@ def generate(scenario: Scenario, streams: Streams, pulses: list[Pulse]) -> Order
             amplitudes = (uplift - 1.0) * share[:, g, k] if pulses else np.zeros(0)
             t, channel = sample_nhpp(rng, base[g, k], season, pulses, amplitudes, scenario.horizon)
             size_mean = scenario.skus[sku].order_size_mean
-            qty = 1 + (rng.poisson(size_mean - 1.0, len(t)) if size_mean > 1 else np.zeros(len(t), int))
+            qty = 1 + (
+                rng.poisson(size_mean - 1.0, len(t)) if size_mean > 1 else np.zeros(len(t), int)
+            )
             ret_rng = streams.get(f"returns/region={region}/sku={sku}")
             live = channel > 0
             p = np.where(live, probs[1], probs[0])
             ret_units = ret_rng.binomial(qty, p)
-            lag = np.where(live, lag_dists[1].sample(ret_rng, len(t)), lag_dists[0].sample(ret_rng, len(t)))
-            parts.append((t, np.full(len(t), g, np.int32), np.full(len(t), k, np.int32),
-                          qty.astype(np.int64), channel, ret_units.astype(np.int64), lag))
+            lag = np.where(
+                live, lag_dists[1].sample(ret_rng, len(t)), lag_dists[0].sample(ret_rng, len(t))
+            )
+            parts.append(
+                (
+                    t,
+                    np.full(len(t), g, np.int32),
+                    np.full(len(t), k, np.int32),
+                    qty.astype(np.int64),
+                    channel,
+                    ret_units.astype(np.int64),
+                    lag,
+                )
+            )
     if not parts:
         empty = np.zeros(0)
-        return OrderBook(empty, empty.astype(np.int32), empty.astype(np.int32),
-                         empty.astype(np.int64), empty.astype(np.int16), empty.astype(np.int64), empty)
+        return OrderBook(
+            empty,
+            empty.astype(np.int32),
+            empty.astype(np.int32),
+            empty.astype(np.int64),
+            empty.astype(np.int16),
+            empty.astype(np.int64),
+            empty,
+        )
     cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
     order = np.argsort(cols[0], kind="stable")
     return OrderBook(*(c[order] for c in cols))
 
 
-def expected_orders(scenario: Scenario, pulses: list[Pulse], t0: float, t1: float,
-                    steps_per_hour: int = 600) -> np.ndarray:
+def expected_orders(
+    scenario: Scenario, pulses: list[Pulse], t0: float, t1: float, steps_per_hour: int = 600
+) -> np.ndarray:
     """∫ λ_gk over [t0, t1) by (region, SKU), numerically: the mean a window's count must match."""
     n = max(1, math.ceil((t1 - t0) * steps_per_hour))
     t = t0 + (np.arange(n) + 0.5) * (t1 - t0) / n

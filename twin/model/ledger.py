@@ -87,12 +87,12 @@ class Balance:
 
     @property
     def sources(self) -> int:
-        """initial + produced + returns received."""
+        """Initial + produced + returns received."""
         return self.initial + self.produced + self.returns_received
 
     @property
     def uses(self) -> int:
-        """delivered + scrapped + on hand + in transit + in process."""
+        """Delivered + scrapped + on hand + in transit + in process."""
         return self.delivered + self.scrapped + self.on_hand + self.in_transit + self.in_process
 
 

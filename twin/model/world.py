@@ -97,8 +97,9 @@ def network_info(scenario: Scenario) -> NetworkInfo:
     serving = network.serving_order(scenario)
     rates = base_rates(scenario)
     sizes = np.array([scenario.skus[k].order_size_mean for k in skus])
-    per_wh: dict[str, dict[str, float]] = {w: dict.fromkeys(skus, 0.0)
-                                           for w in scenario.sites_of("warehouse")}
+    per_wh: dict[str, dict[str, float]] = {
+        w: dict.fromkeys(skus, 0.0) for w in scenario.sites_of("warehouse")
+    }
     for g, region in enumerate(scenario.sites_of("region")):
         home = serving[region][0]
         for k, sku in enumerate(skus):
@@ -157,8 +158,9 @@ class World:
         self.policies = build_policies(scenario, self.info)
         self._deadlines: list[tuple[float, int]] = []
         self._stock_samples: list[tuple[float, str, int]] = []
-        self._inspection = {w.id: self.streams.get(f"warehouse/{w.id}/inspection")
-                            for w in self.warehouses}
+        self._inspection = {
+            w.id: self.streams.get(f"warehouse/{w.id}/inspection") for w in self.warehouses
+        }
         self._sku_index = {k: i for i, k in enumerate(self.skus)}
         self._price = [scenario.skus[k].price for k in self.skus]
 
@@ -166,9 +168,13 @@ class World:
 
     def _lane(self, spec: Any) -> Lane:
         name = f"lane/{spec.origin}->{spec.destination}/transit"
-        return Lane(spec.origin, spec.destination,
-                    DrawBuffer(spec.transit.build(), self.streams.get(name)),
-                    spec.cost_per_shipment, spec.cost_per_unit)
+        return Lane(
+            spec.origin,
+            spec.destination,
+            DrawBuffer(spec.transit.build(), self.streams.get(name)),
+            spec.cost_per_shipment,
+            spec.cost_per_unit,
+        )
 
     def _build_warehouses(self) -> list[Warehouse]:
         rate = self.scenario.costs.holding_rate_per_year / HOURS_PER_YEAR
@@ -178,17 +184,29 @@ class World:
             spec = self.scenario.sites[sid]
             assert isinstance(spec, WarehouseSpec)
             pp = spec.pick_pack
-            service = DrawBuffer(Gamma(1.0 / pp.rate, pp.service_cv),
-                                 self.streams.get(f"warehouse/{sid}/pick_pack"))
+            service = DrawBuffer(
+                Gamma(1.0 / pp.rate, pp.service_cv), self.streams.get(f"warehouse/{sid}/pick_pack")
+            )
             init = spec.initial_stock
-            stock = [init if isinstance(init, int) else init.get(k, init.get("default", 0))
-                     for k in self.skus]
+            stock = [
+                init if isinstance(init, int) else init.get(k, init.get("default", 0))
+                for k in self.skus
+            ]
             for k, q in enumerate(stock):
                 self.ledger.initial[k] += q
-            out.append(Warehouse(len(out), sid, spec.role, stock, hold,
-                                 PickPack(pp.workers, service, self.horizon),
-                                 spec.inbound_handling, spec.inspection.time,
-                                 spec.inspection.restock_fraction))
+            out.append(
+                Warehouse(
+                    len(out),
+                    sid,
+                    spec.role,
+                    stock,
+                    hold,
+                    PickPack(pp.workers, service, self.horizon),
+                    spec.inbound_handling,
+                    spec.inspection.time,
+                    spec.inspection.restock_fraction,
+                )
+            )
         return out
 
     # -- scheduling helpers -------------------------------------------------------------------
@@ -366,10 +384,13 @@ class World:
             time=t,
             on_hand={w.id: dict(zip(skus, w.stock, strict=True)) for w in self.warehouses},
             inbound={w.id: dict(zip(skus, w.inbound, strict=True)) for w in self.warehouses},
-            backorders={w.id: {sku: w.backlog[k] + w.transfer_backlog[k] for k, sku in enumerate(skus)}
-                        for w in self.warehouses},
-            production_queue={f.id: dict(zip(skus, f.queued, strict=True))
-                              for f in self.factories.values()},
+            backorders={
+                w.id: {sku: w.backlog[k] + w.transfer_backlog[k] for k, sku in enumerate(skus)}
+                for w in self.warehouses
+            },
+            production_queue={
+                f.id: dict(zip(skus, f.queued, strict=True)) for f in self.factories.values()
+            },
             elastic={f.id: f.elastic_status(t) for f in self.factories.values()},
             live_events=tuple(p.name for p in self.pulses if p.start <= t < p.end),
             order_rate={k: float(v) for k, v in zip(skus, rate, strict=True)},
@@ -396,7 +417,9 @@ class World:
                 factory = self._known(self.factories, decision.factory, policy, "factory")
                 factory.set_elastic(decision.active, t)
             else:
-                raise ModelError(f"policy {policy!r} returned {decision!r}, which is not a Decision")
+                raise ModelError(
+                    f"policy {policy!r} returned {decision!r}, which is not a Decision"
+                )
         for (origin, destination), items in loads.items():
             self._ship(self.lanes[(origin, destination)], self.by_id[destination], items)
 
@@ -406,8 +429,10 @@ class World:
         dest = self._known(self.by_id, d.destination, policy, "warehouse")
         k = self._known(self._sku_index, d.sku, policy, "SKU")
         if (d.origin, d.destination) not in self.lanes:
-            raise ModelError(f"policy {policy!r} asked for a transfer {d.origin}→{d.destination}, "
-                             "but the scenario has no such lane")
+            raise ModelError(
+                f"policy {policy!r} asked for a transfer {d.origin}→{d.destination}, "
+                "but the scenario has no such lane"
+            )
         if d.quantity <= 0:
             return None
         dest.inbound[k] += d.quantity
@@ -429,7 +454,9 @@ class World:
             raise ModelError(f"policy {policy!r} named an unknown {what} {key!r}")
         return table[key]
 
-    def _review(self, name: str, period: float, policy: Policy) -> Generator[simpy.Event, None, None]:
+    def _review(
+        self, name: str, period: float, policy: Policy
+    ) -> Generator[simpy.Event, None, None]:
         while True:
             self.execute(policy.decide(self.snapshot()), name)
             yield self.env.timeout(period)
@@ -471,23 +498,35 @@ class World:
                 premium = spec.elastic.premium_per_unit if spec.elastic else 0.0
                 led.cost("production_elastic", f.produced_elastic[k] * (unit + premium))
             if spec.elastic is not None:
-                led.cost("elastic_reserved",
-                         spec.elastic.reservation_fee * spec.elastic.capacity * f.reservation_hours())
+                led.cost(
+                    "elastic_reserved",
+                    spec.elastic.reservation_fee * spec.elastic.capacity * f.reservation_hours(),
+                )
         for k in range(len(self.skus)):
             led.produced[k] = sum(f.started[k] for f in self.factories.values())
         balances = self._balances(outcomes)
         check_conservation(balances)
         return RunRecord(
-            scenario=sc, replication=self.replication, skus=self.skus, regions=self.regions,
-            warehouses=[w.id for w in self.warehouses], book=self.book, outcomes=outcomes,
-            pulses=self.pulses, balances=balances, costs=dict(led.costs), refunds=led.refunds,
-            returns_received=sum(led.returns_received), restocked=sum(led.restocked),
+            scenario=sc,
+            replication=self.replication,
+            skus=self.skus,
+            regions=self.regions,
+            warehouses=[w.id for w in self.warehouses],
+            book=self.book,
+            outcomes=outcomes,
+            pulses=self.pulses,
+            balances=balances,
+            costs=dict(led.costs),
+            refunds=led.refunds,
+            returns_received=sum(led.returns_received),
+            restocked=sum(led.restocked),
             scrapped=sum(led.scrapped),
             pick_pack_busy=sum(w.pick_pack.busy for w in self.warehouses),
             pick_pack_capacity=sum(w.pick_pack.workers for w in self.warehouses) * h,
             factory_busy=sum(f.busy_hours for f in self.factories.values()),
             factory_capacity=len(self.factories) * h,
-            stock_samples=self._stock_samples, decisions=led.decisions,
+            stock_samples=self._stock_samples,
+            decisions=led.decisions,
         )
 
     def _balances(self, o: Outcomes) -> list[Balance]:
@@ -506,14 +545,24 @@ class World:
         out = []
         for k, sku in enumerate(self.skus):
             wip = sum(f.wip[k] for f in self.factories.values())
-            in_process = int(picking[k]) + wip + sum(w.handling[k] + w.inspecting[k]
-                                                     for w in self.warehouses)
-            out.append(Balance(
-                sku=sku, initial=led.initial[k], produced=led.produced[k],
-                returns_received=led.returns_received[k], delivered=int(delivered[k]),
-                scrapped=led.scrapped[k], on_hand=sum(w.stock[k] for w in self.warehouses),
-                in_transit=led.in_transit[k] + int(on_road[k]), in_process=in_process,
-            ))
+            in_process = (
+                int(picking[k])
+                + wip
+                + sum(w.handling[k] + w.inspecting[k] for w in self.warehouses)
+            )
+            out.append(
+                Balance(
+                    sku=sku,
+                    initial=led.initial[k],
+                    produced=led.produced[k],
+                    returns_received=led.returns_received[k],
+                    delivered=int(delivered[k]),
+                    scrapped=led.scrapped[k],
+                    on_hand=sum(w.stock[k] for w in self.warehouses),
+                    in_transit=led.in_transit[k] + int(on_road[k]),
+                    in_process=in_process,
+                )
+            )
         return out
 
 

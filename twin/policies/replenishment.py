@@ -75,7 +75,7 @@ class MinMax:
         S: Levels
 
         @model_validator(mode="after")
-        def _s_below_S(self) -> MinMax.Params:
+        def _s_below_big_s(self) -> MinMax.Params:
             skus = {"default"}
             for levels in (self.s, self.S):
                 if isinstance(levels, dict):
