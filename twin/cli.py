@@ -81,12 +81,20 @@ def run(
 
 
 def format_summary(summary: Any) -> str:
-    """The KPI table as text: mean ± half-width (n)."""
-    lines = [f"{'kpi':<28}{'mean':>16}  {'± 95% CI':>14}  n"]
+    """The KPI table as text: mean ± half-width of the 95 % interval, and n."""
+    lines = [f"{'kpi':<26}{'mean':>16}  {'± 95% CI':>14}  {'n':>3}"]
     for name, row in summary.iterrows():
-        hw = "" if not math.isfinite(row["half_width"]) else f"± {row['half_width']:.4g}"
-        lines.append(f"{name:<28}{row['mean']:>16.6g}  {hw:>14}  {int(row['n'])}")
+        hw = row["half_width"]
+        shown = f"± {_number(hw)}" if math.isfinite(hw) else ""
+        lines.append(f"{name:<26}{_number(row['mean']):>16}  {shown:>14}  {int(row['n']):>3}")
     return "\n".join(lines)
+
+
+def _number(x: float) -> str:
+    """Readable at a glance: thousands separators for large values, 4 significant digits else."""
+    if not math.isfinite(x):
+        return "nan"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def main() -> None:
