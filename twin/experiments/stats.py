@@ -6,7 +6,6 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 RATE_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "return_rate")
 """KPIs that live in [0, 1]; every `utilisation_*` KPI does too."""
@@ -23,6 +22,8 @@ def kpi_range(name: str) -> tuple[float, float]:
 
 def t_half_width(values: np.ndarray, level: float = 0.95) -> float:
     """Half-width of the Student t interval of the mean (NaN with fewer than two values)."""
+    from scipy import stats  # imported here: scipy costs a second at CLI start-up
+
     values = values[np.isfinite(values)]
     n = len(values)
     if n < 2:
