@@ -13,6 +13,10 @@ from typing import Protocol
 import numpy as np
 
 
+TINY_CV = 1e-6
+"""Coefficients of variation below this are drawn as constants (1/cv² would overflow)."""
+
+
 class Distribution(Protocol):
     """A non-negative random variable (durations in hours, or dimensionless)."""
 
@@ -81,8 +85,8 @@ class Gamma:
     cv: float
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Shape 1/cv², scale mean·cv²; cv = 0 degenerates to the mean."""
-        if self.cv == 0:
+        """Shape 1/cv², scale mean·cv²; a cv below `TINY_CV` is the constant mean."""
+        if self.cv < TINY_CV:
             return np.full(size, self.mean_value)
         shape = 1.0 / self.cv**2
         return rng.gamma(shape, self.mean_value / shape, size)
@@ -116,8 +120,8 @@ class LogNormal:
         return math.log(self.mean_value) - 0.5 * self.sigma**2
 
     def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Draw exp(N(μ, σ²))."""
-        if self.cv == 0:
+        """Draw exp(N(μ, σ²)); a cv below `TINY_CV` is the constant mean."""
+        if self.cv < TINY_CV:
             return np.full(size, self.mean_value)
         return rng.lognormal(self.mu, self.sigma, size)
 

@@ -130,6 +130,9 @@ def _message(error: Any, path: list[str | int], root: type[BaseModel], data: Any
     kind = error["type"]
     ctx = error.get("ctx", {})
     if kind == "missing":
+        last = error["loc"][-1] if error["loc"] else None
+        if isinstance(last, int):  # a tuple given too few items
+            return f"is missing item [{last}]"
         return "is required"
     if kind == "extra_forbidden":
         parent = _model_at(root, path[:-1], data)
@@ -164,15 +167,27 @@ def _message(error: Any, path: list[str | int], root: type[BaseModel], data: Any
         return "must be a list"
     if kind == "string_type":
         return "must be a string"
-    if kind in ("too_short", "too_long"):
-        return error["msg"].lower().replace("list", "must be a list").replace("dictionary", "")
+    if kind == "too_short":
+        n = ctx.get("min_length", 1)
+        return f"must have at least {n} item{'s' if n != 1 else ''}"
+    if kind == "too_long":
+        n = ctx.get("max_length", 0)
+        return f"must have at most {n} item{'s' if n != 1 else ''}"
     return error["msg"][0].lower() + error["msg"][1:]
 
 
 def validation_problems(
-    source: str, exc: ValidationError, root: type[BaseModel], data: Any
+    source: str,
+    exc: ValidationError,
+    root: type[BaseModel],
+    data: Any,
+    prefix: Sequence[str | int] = (),
 ) -> list[str]:
-    """One line per distinct problem, with union branches that did not apply left out."""
+    """One line per distinct problem, with union branches that did not apply left out.
+
+    `prefix` is where `data` sits in the file (e.g. `policies.forward`), for data validated apart.
+    A check of a whole mapping (a model-level rule) is reported at the mapping, without its value.
+    """
     found: list[tuple[list[str | int], str, Any, bool]] = []
     for error in exc.errors():
         path, value = _walk_input(error["loc"], data, error["type"] == "missing")
@@ -182,12 +197,20 @@ def validation_problems(
         is_type = error["type"].endswith(_TYPE_ERRORS) or error["type"] in _TYPE_ERRORS
         found.append((path, _message(error, path, root, data), value, is_type))
     kept: list[str] = []
+    merged: dict[tuple[str | int, ...], list[str]] = {}
     for path, message, value, is_type in found:
         if is_type and any(
             not other_type and other[: len(path)] == path for other, _, _, other_type in found
         ):
             continue  # a union branch that did not apply, beside one that got further
-        line = problem(source, path, message, value)
+        if is_type:  # every branch of a union rejected the type: name what each accepts
+            accepted = merged.setdefault(tuple(path), [])
+            if message not in accepted:
+                accepted.append(message)
+            message = " or ".join([accepted[0], *(m.removeprefix("must be ") for m in accepted[1:])])
+            kept = [ln for ln in kept if not ln.startswith(problem(source, [*prefix, *path], "", value))]
+        shown = ... if not path else value  # a model-level rule: the message names the values
+        line = problem(source, [*prefix, *path], message, shown)
         if line not in kept:
             kept.append(line)
     return kept

@@ -67,8 +67,9 @@ def _cross_problems(scenario: Scenario, source: str) -> list[str]:
         try:
             params = kind.params.model_validate(spec.params)
         except ValidationError as exc:
-            for line in validation_problems(source, exc, kind.params, spec.params):
-                lines.append(line.replace(f"{source}: ", f"{source}: policies.{name}.", 1))
+            lines += validation_problems(
+                source, exc, kind.params, spec.params, prefix=("policies", name)
+            )
             continue
         for sid in _sites_named(params):
             if sid not in scenario.sites_of("warehouse"):

@@ -164,13 +164,46 @@ class ElasticSpec(Strict):
     reserved_until: Duration | None = None
 
 
+Rates = PositiveFloat | dict[str, PositiveFloat]
+"""Units per hour for every SKU family, or by family with an optional `default`."""
+
+
+class LineSpec(Strict):
+    """A production line: its rate by SKU family (a family it has no rate for, it cannot make)."""
+
+    capacity: Rates
+    changeover: Duration | None = None
+    """Time lost when the line switches SKU; the factory's `changeover` when not given."""
+
+
 class FactorySpec(Strict):
-    """A factory with regular capacity (units/h) and optional reserved elastic capacity."""
+    """A factory: production lines (or one line of `capacity`), elastic capacity, BOM, yield."""
 
     kind: Literal["factory"]
     location: Location
-    capacity: PositiveFloat
+    capacity: Rates | None = None
+    """Shorthand for a single line called `main`."""
+    lines: dict[str, LineSpec] = {}
+    changeover: Duration = 0.0
+    yield_: Annotated[float, Field(gt=0.0, le=1.0, alias="yield")] = 1.0
+    """Fraction of started units that come out good; the rest are scrapped and made again."""
+    bom: dict[str, dict[str, PositiveInt]] = {}
+    """Component units per unit of each SKU; a SKU not listed needs no components."""
+    initial_components: dict[str, NonNegativeInt] = {}
     elastic: ElasticSpec | None = None
+
+    @model_validator(mode="after")
+    def _one_way_to_give_lines(self) -> FactorySpec:
+        if (self.capacity is None) == (not self.lines):
+            raise ValueError("give either `capacity` (one line) or `lines`, not both or neither")
+        return self
+
+    def line_specs(self) -> dict[str, LineSpec]:
+        """The factory's lines, the `capacity` shorthand expanded."""
+        if self.lines:
+            return dict(self.lines)
+        assert self.capacity is not None
+        return {"main": LineSpec(capacity=self.capacity)}
 
 
 class RegionSpec(Strict):

@@ -37,14 +37,23 @@ class Ledger:
         self.scrapped = [0] * n_skus
         self.in_transit = [0] * n_skus
         """Units on lanes between sites (transfers, factory shipments)."""
-        self.costs: dict[str, float] = {}
+        self.cost_book: dict[tuple[str, str, int], float] = {}
+        """Cost by (part, site, day): where and when each cost arose."""
         self.refunds = 0.0
         self.decisions: list[tuple[float, str, object]] = []
         """(time, policy name, decision) for every decision the model carried out or tried."""
 
-    def cost(self, part: str, amount: float) -> None:
-        """Book an amount to a cost part."""
-        self.costs[part] = self.costs.get(part, 0.0) + amount
+    def cost(self, part: str, amount: float, site: str, t: float) -> None:
+        """Book `amount` of cost `part` at `site` on the day of time `t`."""
+        key = (part, site, int(t // 24.0))
+        self.cost_book[key] = self.cost_book.get(key, 0.0) + amount
+
+    def costs_by_part(self) -> dict[str, float]:
+        """Total cost per part."""
+        out: dict[str, float] = {}
+        for (part, _, _), amount in sorted(self.cost_book.items()):
+            out[part] = out.get(part, 0.0) + amount
+        return out
 
 
 @dataclass(frozen=True)
@@ -105,4 +114,33 @@ def check_conservation(balances: list[Balance]) -> None:
                 f"{b.produced} + returns received {b.returns_received} = {b.sources}, but "
                 f"delivered {b.delivered} + scrapped {b.scrapped} + on hand {b.on_hand} + "
                 f"in transit {b.in_transit} + in process {b.in_process} = {b.uses}"
+            )
+
+
+@dataclass(frozen=True)
+class ComponentBalance:
+    """Components at one factory: what came in, what was used, what is left.
+
+    `bom_need` is what the started production should have consumed by the bill of materials; it
+    must equal `consumed`. Components in transit from suppliers belong to the supplier side until
+    they arrive (`received`), where the supplier's own books take over.
+    """
+
+    site: str
+    component: str
+    initial: int
+    received: int
+    consumed: int
+    on_hand: int
+    bom_need: int
+
+
+def check_components(balances: list[ComponentBalance]) -> None:
+    """Raise `ModelError` when a factory's components do not add up."""
+    for b in balances:
+        if b.initial + b.received != b.consumed + b.on_hand or b.consumed != b.bom_need:
+            raise ModelError(
+                f"component conservation violated at {b.site!r} for {b.component!r}: initial "
+                f"{b.initial} + received {b.received} ≠ consumed {b.consumed} + on hand "
+                f"{b.on_hand}, or consumed ≠ {b.bom_need} needed by the bill of materials"
             )

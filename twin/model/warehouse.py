@@ -47,7 +47,7 @@ class Warehouse:
         "_last_t",
         "backlog",
         "handling",
-        "holding_area",
+        "holding_by_day",
         "id",
         "inbound",
         "inbound_handling",
@@ -100,13 +100,22 @@ class Warehouse:
         self.inspection_time = inspection_time
         self.restock_fraction = restock_fraction
         self.unit_hold_cost = unit_hold_cost
-        self.holding_area = 0.0
-        """Σ units × hours × holding cost per unit-hour, up to `_last_t`."""
+        self.holding_by_day = [0.0] * (int(pick_pack.horizon // 24.0) + 2)
+        """Holding cost (units × hours × cost per unit-hour) by day, up to `_last_t`."""
         self._hold_rate = sum(q * c for q, c in zip(stock, unit_hold_cost, strict=True))
         self._last_t = 0.0
 
     def _accrue(self, t: float) -> None:
-        self.holding_area += self._hold_rate * (t - self._last_t)
+        last = self._last_t
+        if t <= last:
+            return
+        rate, by_day = self._hold_rate, self.holding_by_day
+        day = int(last // 24.0)
+        while t > (day + 1) * 24.0:  # split the interval at midnights
+            by_day[day] += rate * ((day + 1) * 24.0 - last)
+            last = (day + 1) * 24.0
+            day += 1
+        by_day[day] += rate * (t - last)
         self._last_t = t
 
     def take(self, sku: int, quantity: int, t: float) -> None:
@@ -121,7 +130,7 @@ class Warehouse:
         self.stock[sku] += quantity
         self._hold_rate += quantity * self.unit_hold_cost[sku]
 
-    def close(self, t: float) -> float:
-        """Accrue holding cost up to `t` (the horizon) and return the total."""
+    def close(self, t: float) -> list[float]:
+        """Accrue holding cost up to `t` (the horizon) and return it by day."""
         self._accrue(t)
-        return self.holding_area
+        return self.holding_by_day

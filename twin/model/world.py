@@ -28,8 +28,10 @@ from twin.model.ledger import (
     CANCELLED,
     WAITING,
     Balance,
+    ComponentBalance,
     Ledger,
     Outcomes,
+    check_components,
     check_conservation,
 )
 from twin.model.warehouse import PickPack, Warehouse
@@ -72,6 +74,8 @@ class RunRecord:
     pulses: list[Pulse]
     balances: list[Balance]
     costs: dict[str, float]
+    cost_book: dict[tuple[str, str, int], float]
+    """Cost by (part, site, day)."""
     refunds: float
     returns_received: int
     restocked: int
@@ -150,7 +154,18 @@ class World:
         regions = [scenario.sites[r] for r in self.regions]
         self.patience = [r.patience for r in regions if isinstance(r, RegionSpec)]
         self.factories = {
-            fid: Factory(self.env, fid, spec, len(self.skus), self.horizon, self._factory_ship)
+            fid: Factory(
+                self.env,
+                fid,
+                spec,
+                self.skus,
+                [scenario.skus[k].family for k in self.skus],
+                [scenario.skus[k].unit_cost for k in self.skus],
+                self.horizon,
+                self.streams.get(f"factory/{fid}/yield"),
+                self._factory_ship,
+                self.ledger.cost,
+            )
             for fid, spec in scenario.sites.items()
             if isinstance(spec, FactorySpec)
         }
@@ -212,11 +227,16 @@ class World:
     # -- scheduling helpers -------------------------------------------------------------------
 
     def at(self, time: float, fn: Callable[..., None], *args: Any) -> None:
-        """Call `fn(*args)` at absolute time `time` (if before the horizon)."""
+        """Call `fn(time, *args)` at absolute time `time` (if before the horizon).
+
+        The callback gets `time` itself rather than reading `env.now`: the clock reaches an event
+        as `now + (time − now)`, which can differ from `time` in the last bit, and results must
+        not depend on which other events happened to set `now`.
+        """
         if time >= self.horizon:
             return
-        ev = Timeout(self.env, time - self.env.now)
-        ev.callbacks.append(lambda _ev: fn(*args))
+        ev = Timeout(self.env, max(0.0, time - self.env.now))
+        ev.callbacks.append(lambda _ev: fn(time, *args))
 
     # -- customer orders (the hot path) ---------------------------------------------------------
 
@@ -259,7 +279,7 @@ class World:
         led.allocated[i] = t
         led.shipped[i] = done
         led.delivered[i] = delivered
-        led.cost("transport_last_mile", lane.cost_per_shipment + q * lane.cost_per_unit)
+        led.cost("transport_last_mile", lane.cost_per_shipment + q * lane.cost_per_unit, w.id, t)
         r = int(self.book.return_units[i])
         if r:
             self.at(delivered + float(self.book.return_lag[i]), self._return_arrives, w, k, r)
@@ -315,37 +335,37 @@ class World:
             w.backlog[k] -= q
             self._allocate(w, i, int(book.region[i]), k, q, t)
         for destination, q in loads.items():
-            self._ship(self.lanes[(w.id, destination)], self.by_id[destination], [(k, q)])
+            self._ship(self.lanes[(w.id, destination)], self.by_id[destination], [(k, q)], t)
 
     # -- stock movements between sites ----------------------------------------------------------
 
-    def _ship(self, lane: Lane, w: Warehouse, items: list[tuple[int, int]]) -> None:
+    def _ship(self, lane: Lane, w: Warehouse, items: list[tuple[int, int]], now: float) -> None:
         """Send one shipment (one truck: one cost per shipment, one transit time) of (SKU, units)."""
-        now = self.env.now
         units = 0
         for k, q in items:
             self.ledger.in_transit[k] += q
             units += q
-        self.ledger.cost("transport_linehaul", lane.cost_per_shipment + units * lane.cost_per_unit)
+        self.ledger.cost(
+            "transport_linehaul", lane.cost_per_shipment + units * lane.cost_per_unit, lane.origin, now
+        )
         self.at(now + lane.transit.next(), self._arrive, w, items)
 
     def _factory_ship(self, factory: str, destination: str, k: int, q: int) -> None:
         lane = self.lanes.get((factory, destination))
         if lane is None:
             raise ModelError(f"factory {factory!r} has no lane to {destination!r}")
-        self._ship(lane, self.by_id[destination], [(k, q)])
+        self._ship(lane, self.by_id[destination], [(k, q)], self.env.now)
 
-    def _arrive(self, w: Warehouse, items: list[tuple[int, int]]) -> None:
+    def _arrive(self, now: float, w: Warehouse, items: list[tuple[int, int]]) -> None:
         for k, q in items:
             self.ledger.in_transit[k] -= q
             w.handling[k] += q
         if w.inbound_handling > 0:
-            self.at(self.env.now + w.inbound_handling, self._put_away, w, items)
+            self.at(now + w.inbound_handling, self._put_away, w, items)
         else:
-            self._put_away(w, items)
+            self._put_away(now, w, items)
 
-    def _put_away(self, w: Warehouse, items: list[tuple[int, int]]) -> None:
-        now = self.env.now
+    def _put_away(self, now: float, w: Warehouse, items: list[tuple[int, int]]) -> None:
         for k, q in items:
             w.handling[k] -= q
             w.inbound[k] -= q
@@ -353,22 +373,22 @@ class World:
         for k, _ in items:
             self._serve_waiting(w, k, now)
 
-    def _return_arrives(self, w: Warehouse, k: int, r: int) -> None:
+    def _return_arrives(self, now: float, w: Warehouse, k: int, r: int) -> None:
         led = self.ledger
         led.returns_received[k] += r
         led.refunds += r * self._price[k]
-        led.cost("returns", r * self.scenario.costs.returns_handling_per_unit)
+        led.cost("returns", r * self.scenario.costs.returns_handling_per_unit, w.id, now)
         w.inspecting[k] += r
-        self.at(self.env.now + w.inspection_time, self._inspected, w, k, r)
+        self.at(now + w.inspection_time, self._inspected, w, k, r)
 
-    def _inspected(self, w: Warehouse, k: int, r: int) -> None:
+    def _inspected(self, now: float, w: Warehouse, k: int, r: int) -> None:
         restock = int(self._inspection[w.id].binomial(r, w.restock_fraction))
         w.inspecting[k] -= r
         self.ledger.restocked[k] += restock
         self.ledger.scrapped[k] += r - restock
         if restock:
-            w.put(k, restock, self.env.now)
-            self._serve_waiting(w, k, self.env.now)
+            w.put(k, restock, now)
+            self._serve_waiting(w, k, now)
 
     # -- policies -------------------------------------------------------------------------------
 
@@ -421,7 +441,7 @@ class World:
                     f"policy {policy!r} returned {decision!r}, which is not a Decision"
                 )
         for (origin, destination), items in loads.items():
-            self._ship(self.lanes[(origin, destination)], self.by_id[destination], items)
+            self._ship(self.lanes[(origin, destination)], self.by_id[destination], items, t)
 
     def _pick_transfer(self, d: Transfer, policy: str) -> tuple[int, int] | None:
         """Take a transfer's units from its origin (as many as there are); None if none."""
@@ -436,9 +456,7 @@ class World:
         if d.quantity <= 0:
             return None
         dest.inbound[k] += d.quantity
-        queued = origin.pending[k] or any(
-            self.ledger.status[i] == WAITING for i in origin.waiting[k]
-        )
+        queued = bool(origin.pending[k]) or origin.backlog[k] > 0
         q = 0 if queued else min(d.quantity, origin.stock[k])
         if q < d.quantity:  # the rest waits at the origin for stock, first come first served
             origin.pending[k].append([self.env.now, dest.id, d.quantity - q])
@@ -487,25 +505,21 @@ class World:
         led = self.ledger
         outcomes = Outcomes.from_ledger(led)
         for w in self.warehouses:
-            led.cost("holding", w.close(h))
+            for day, amount in enumerate(w.close(h)):
+                if amount:
+                    led.cost("holding", amount, w.id, day * 24.0)
         sc = self.scenario
-        for fid, f in self.factories.items():
-            spec = sc.sites[fid]
-            assert isinstance(spec, FactorySpec)
-            for k, sku in enumerate(self.skus):
-                unit = sc.skus[sku].unit_cost
-                led.cost("production_regular", f.produced_regular[k] * unit)
-                premium = spec.elastic.premium_per_unit if spec.elastic else 0.0
-                led.cost("production_elastic", f.produced_elastic[k] * (unit + premium))
-            if spec.elastic is not None:
-                led.cost(
-                    "elastic_reserved",
-                    spec.elastic.reservation_fee * spec.elastic.capacity * f.reservation_hours(),
-                )
+        for f in self.factories.values():
+            e = f.elastic_spec
+            if e is not None:
+                self._book_spread("elastic_reserved", e.reservation_fee * e.capacity, f.id,
+                                  e.reserved_from, e.reserved_from + f.reservation_hours())
         for k in range(len(self.skus)):
             led.produced[k] = sum(f.started[k] for f in self.factories.values())
+            led.scrapped[k] += sum(f.scrapped[k] for f in self.factories.values())
         balances = self._balances(outcomes)
         check_conservation(balances)
+        check_components(self._component_balances())
         return RunRecord(
             scenario=sc,
             replication=self.replication,
@@ -516,15 +530,16 @@ class World:
             outcomes=outcomes,
             pulses=self.pulses,
             balances=balances,
-            costs=dict(led.costs),
+            costs=led.costs_by_part(),
+            cost_book=dict(led.cost_book),
             refunds=led.refunds,
             returns_received=sum(led.returns_received),
             restocked=sum(led.restocked),
             scrapped=sum(led.scrapped),
             pick_pack_busy=sum(w.pick_pack.busy for w in self.warehouses),
             pick_pack_capacity=sum(w.pick_pack.workers for w in self.warehouses) * h,
-            factory_busy=sum(f.busy_hours for f in self.factories.values()),
-            factory_capacity=len(self.factories) * h,
+            factory_busy=sum(f.regular_busy_hours for f in self.factories.values()),
+            factory_capacity=sum(f.regular_lines for f in self.factories.values()) * h,
             stock_samples=self._stock_samples,
             decisions=led.decisions,
         )
@@ -563,6 +578,31 @@ class World:
                     in_process=in_process,
                 )
             )
+        return out
+
+
+    def _book_spread(self, part: str, per_hour: float, site: str, start: float, end: float) -> None:
+        """Book a cost that accrues evenly over [start, end), day by day."""
+        t = start
+        while t < end:
+            stop = min(end, (int(t // 24.0) + 1) * 24.0)
+            self.ledger.cost(part, per_hour * (stop - t), site, t)
+            t = stop
+
+    def _component_balances(self) -> list[ComponentBalance]:
+        """Components through each factory: bought + initial = consumed + on hand + in transit."""
+        out = []
+        for f in self.factories.values():
+            for comp in sorted(f.components):
+                needed = sum(
+                    started * dict(needs).get(comp, 0)
+                    for started, needs in zip(f.started, f.bom, strict=True)
+                )
+                out.append(ComponentBalance(
+                    site=f.id, component=comp, initial=f.initial_components.get(comp, 0),
+                    received=f.received.get(comp, 0), consumed=f.consumed.get(comp, 0),
+                    on_hand=f.components[comp], bom_need=needed,
+                ))
         return out
 
 
