@@ -12,7 +12,6 @@ from typing import Protocol
 
 import numpy as np
 
-
 TINY_CV = 1e-6
 """Coefficients of variation below this are drawn as constants (1/cv² would overflow)."""
 

@@ -207,8 +207,12 @@ def validation_problems(
             accepted = merged.setdefault(tuple(path), [])
             if message not in accepted:
                 accepted.append(message)
-            message = " or ".join([accepted[0], *(m.removeprefix("must be ") for m in accepted[1:])])
-            kept = [ln for ln in kept if not ln.startswith(problem(source, [*prefix, *path], "", value))]
+            message = " or ".join(
+                [accepted[0], *(m.removeprefix("must be ") for m in accepted[1:])]
+            )
+            kept = [
+                ln for ln in kept if not ln.startswith(problem(source, [*prefix, *path], "", value))
+            ]
         shown = ... if not path else value  # a model-level rule: the message names the values
         line = problem(source, [*prefix, *path], message, shown)
         if line not in kept:

@@ -11,7 +11,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
 
-from twin.config.schema import Duration, Location, Strict, TimeDist
+from twin.config.base import Duration, Location, Strict, TimeDist
 
 
 class ComponentTerms(Strict):

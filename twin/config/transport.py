@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, PositiveInt
 
-from twin.config.schema import Duration, Strict
+from twin.config.base import Duration, Strict
 
 Period = Annotated[Duration, Field(gt=0)]
 Offset = Annotated[Duration, Field(ge=0)]

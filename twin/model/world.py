@@ -346,7 +346,10 @@ class World:
             self.ledger.in_transit[k] += q
             units += q
         self.ledger.cost(
-            "transport_linehaul", lane.cost_per_shipment + units * lane.cost_per_unit, lane.origin, now
+            "transport_linehaul",
+            lane.cost_per_shipment + units * lane.cost_per_unit,
+            lane.origin,
+            now,
         )
         self.at(now + lane.transit.next(), self._arrive, w, items)
 
@@ -512,8 +515,13 @@ class World:
         for f in self.factories.values():
             e = f.elastic_spec
             if e is not None:
-                self._book_spread("elastic_reserved", e.reservation_fee * e.capacity, f.id,
-                                  e.reserved_from, e.reserved_from + f.reservation_hours())
+                self._book_spread(
+                    "elastic_reserved",
+                    e.reservation_fee * e.capacity,
+                    f.id,
+                    e.reserved_from,
+                    e.reserved_from + f.reservation_hours(),
+                )
         for k in range(len(self.skus)):
             led.produced[k] = sum(f.started[k] for f in self.factories.values())
             led.scrapped[k] += sum(f.scrapped[k] for f in self.factories.values())
@@ -580,7 +588,6 @@ class World:
             )
         return out
 
-
     def _book_spread(self, part: str, per_hour: float, site: str, start: float, end: float) -> None:
         """Book a cost that accrues evenly over [start, end), day by day."""
         t = start
@@ -598,11 +605,17 @@ class World:
                     started * dict(needs).get(comp, 0)
                     for started, needs in zip(f.started, f.bom, strict=True)
                 )
-                out.append(ComponentBalance(
-                    site=f.id, component=comp, initial=f.initial_components.get(comp, 0),
-                    received=f.received.get(comp, 0), consumed=f.consumed.get(comp, 0),
-                    on_hand=f.components[comp], bom_need=needed,
-                ))
+                out.append(
+                    ComponentBalance(
+                        site=f.id,
+                        component=comp,
+                        initial=f.initial_components.get(comp, 0),
+                        received=f.received.get(comp, 0),
+                        consumed=f.consumed.get(comp, 0),
+                        on_hand=f.components[comp],
+                        bom_need=needed,
+                    )
+                )
         return out
 
 
