@@ -43,7 +43,13 @@ def graph(scenario: Scenario) -> nx.DiGraph:
         g.add_node(sid, kind=_kind(scenario, sid), location=site.location)
     for lane in scenario.lanes:
         if lane.origin in scenario.sites and lane.destination in scenario.sites:
-            g.add_edge(lane.origin, lane.destination, lane=lane, hours=lane.transit.build().mean)
+            hours = lane.transit.build().mean
+            if g.has_edge(lane.origin, lane.destination):  # several carriers: keep the fastest
+                edge = g.edges[lane.origin, lane.destination]
+                edge["lanes"].append(lane)
+                edge["hours"] = min(edge["hours"], hours)
+            else:
+                g.add_edge(lane.origin, lane.destination, lanes=[lane], hours=hours)
     return g
 
 
@@ -78,9 +84,28 @@ def check(scenario: Scenario) -> list[Issue]:
                     f"(lanes run factory→central, central→forward, warehouse→region)",
                 )
             )
-        if (lane.origin, lane.destination) in seen:
-            issues.append(Issue(("lanes", i), f"duplicates lane {lane.origin}→{lane.destination}"))
-        seen.add((lane.origin, lane.destination))
+        if (lane.origin, lane.destination, lane.carrier) in seen:
+            issues.append(
+                Issue(
+                    ("lanes", i),
+                    f"duplicates lane {lane.origin}→{lane.destination} of carrier {lane.carrier!r}",
+                )
+            )
+        seen.add((lane.origin, lane.destination, lane.carrier))
+        if lane.departures is not None and pair[1] == "region":
+            issues.append(
+                Issue(
+                    ("lanes", i, "departures"),
+                    "is for line-haul lanes; a lane to a region has `waves`",
+                )
+            )
+        if lane.waves is not None and pair[1] != "region":
+            issues.append(
+                Issue(
+                    ("lanes", i, "waves"),
+                    "is for last-mile lanes (to a region); line-haul has `departures`",
+                )
+            )
     if issues:
         return issues
     g = graph(scenario)
@@ -93,6 +118,8 @@ def check(scenario: Scenario) -> list[Issue]:
             upstream = "factory" if kind == "central" else "central warehouse"
             issues.append(Issue(("sites", sid), f"is supplied by no {upstream}: add a lane to it"))
     issues += _check_references(scenario)
+    issues += _check_supply(scenario)
+    issues += _check_disruptions(scenario)
     for sid, site in sites.items():
         if getattr(site, "kind", "") == "warehouse" and isinstance(site.initial_stock, dict):
             for sku in site.initial_stock:
@@ -149,6 +176,91 @@ def _check_references(scenario: Scenario) -> list[Issue]:
     return issues
 
 
+def _check_supply(scenario: Scenario) -> list[Issue]:
+    """Every BOM names SKUs and components someone sells (or the factory holds)."""
+    issues: list[Issue] = []
+    sold = {
+        comp
+        for sid in scenario.sites_of("supplier")
+        for comp in scenario.sites[sid].components  # type: ignore[union-attr]
+    }
+    for fid in scenario.sites_of("factory"):
+        spec = scenario.sites[fid]
+        for sku, needs in spec.bom.items():  # type: ignore[union-attr]
+            if sku not in scenario.skus:
+                issues.append(
+                    Issue(("sites", fid, "bom", sku), f"is not a SKU{_suggest(sku, scenario.skus)}")
+                )
+            for comp in needs:
+                if comp not in sold and comp not in spec.initial_components:  # type: ignore[union-attr]
+                    issues.append(
+                        Issue(
+                            ("sites", fid, "bom", sku, comp),
+                            "is sold by no supplier and not in initial_components",
+                        )
+                    )
+    to = scenario.returns.to
+    if to is not None and to not in scenario.sites_of("warehouse"):
+        issues.append(
+            Issue(("returns", "to"), f"is not a warehouse{_suggest(to, scenario.sites)}", to)
+        )
+    return issues
+
+
+_TARGET_KIND = {
+    "supplier_outage": "supplier",
+    "lead_time_spike": "supplier",
+    "line_down": "factory",
+    "warehouse_closure": "warehouse",
+    "carrier_capacity_cut": "lane",
+}
+
+
+def _check_disruptions(scenario: Scenario) -> list[Issue]:
+    """Disruptions name targets of the right kind, and severities that make sense."""
+    issues: list[Issue] = []
+    lanes = {f"{ln.origin}->{ln.destination}" for ln in scenario.lanes}
+    entries = [
+        ("scheduled", i, d, [d.target]) for i, d in enumerate(scenario.disruptions.scheduled)
+    ]
+    entries += [("random", i, d, d.targets) for i, d in enumerate(scenario.disruptions.random)]
+    for group, i, d, targets in entries:
+        base = ("disruptions", group, i)
+        want = _TARGET_KIND[d.kind]
+        for target in targets:
+            key = "target" if group == "scheduled" else "targets"
+            if want == "lane":
+                if target not in lanes:
+                    issues.append(
+                        Issue(
+                            (*base, key),
+                            f"is not a lane 'origin->destination'{_suggest(target, lanes)}",
+                            target,
+                        )
+                    )
+            elif target not in scenario.sites_of(want):
+                issues.append(
+                    Issue(
+                        (*base, key), f"is not a {want}{_suggest(target, scenario.sites)}", target
+                    )
+                )
+            elif d.line is not None:
+                lines = scenario.sites[target].line_specs()  # type: ignore[union-attr]
+                if d.line not in lines:
+                    issues.append(Issue((*base, "line"), f"is not a line of {target}", d.line))
+        if d.kind == "carrier_capacity_cut" and d.severity > 1:
+            issues.append(
+                Issue(
+                    (*base, "severity"), "is the share of capacity lost: must be <= 1", d.severity
+                )
+            )
+        if d.kind == "lead_time_spike" and d.severity < 1:
+            issues.append(
+                Issue((*base, "severity"), "is the lead-time factor: must be >= 1", d.severity)
+            )
+    return issues
+
+
 def _suggest(name: str, known: object) -> str:
     import difflib
 
@@ -179,6 +291,6 @@ def source_of(scenario: Scenario) -> dict[str, str]:
     return out
 
 
-def lane(scenario: Scenario, origin: str, destination: str) -> LaneSpec:
-    """The lane from `origin` to `destination` (checked to exist at load)."""
-    return graph(scenario).edges[origin, destination]["lane"]
+def lanes(scenario: Scenario, origin: str, destination: str) -> list[LaneSpec]:
+    """The lanes (one per carrier) from `origin` to `destination`."""
+    return [ln for ln in scenario.lanes if (ln.origin, ln.destination) == (origin, destination)]

@@ -27,6 +27,8 @@ from twin.config.base import (
     Strict,
     TimeDist,
 )
+from twin.config.supply import SupplierSpec
+from twin.config.transport import DepartureSpec, WaveSpec
 
 # --- SKUs and sites ----------------------------------------------------------------------------
 
@@ -49,9 +51,11 @@ class PickPackSpec(Strict):
 
 
 class InspectionSpec(Strict):
-    """Inspection of returned units before they are restocked or scrapped."""
+    """Inspection of returned units: `inspectors` in parallel, `time` per return, then restock or scrap."""
 
     time: Duration = 2.0
+    inspectors: PositiveInt | None = None
+    """Returns inspected at once; None for no limit."""
     restock_fraction: Probability = 0.8
 
 
@@ -134,7 +138,9 @@ class RegionSpec(Strict):
     patience: Annotated[Duration, Field(gt=0)]
 
 
-Site = Annotated[WarehouseSpec | FactorySpec | RegionSpec, Field(discriminator="kind")]
+Site = Annotated[
+    WarehouseSpec | FactorySpec | RegionSpec | SupplierSpec, Field(discriminator="kind")
+]
 
 
 class LaneSpec(Strict):
@@ -146,6 +152,10 @@ class LaneSpec(Strict):
     carrier: str = "default"
     cost_per_shipment: NonNegativeFloat = 0.0
     cost_per_unit: NonNegativeFloat = 0.0
+    departures: DepartureSpec | None = None
+    """Line-haul schedule with capacity per departure; None: each shipment leaves at once."""
+    waves: WaveSpec | None = None
+    """Last-mile waves with capacity (orders per wave); None: each order leaves when packed."""
 
 
 # --- demand ------------------------------------------------------------------------------------
@@ -173,6 +183,29 @@ class LivestreamSpec(Strict):
     uplift: UpliftSpec
     featured: Annotated[dict[str, Probability], Field(min_length=1)]
     audience: dict[str, NonNegativeFloat] = {}
+    presale: PresaleSpec | None = None
+    replay: ReplaySpec | None = None
+
+
+class PresaleSpec(Strict):
+    """Pre-orders (C2M): a share of the event's orders placed before it, promised for later."""
+
+    share: Annotated[float, Field(ge=0.0, lt=1.0)]
+    opens: Annotated[Duration, Field(gt=0)]
+    """How long before the event start pre-orders open (they arrive evenly over that window)."""
+    promise: Annotated[Duration, Field(gt=0)]
+    """Promised delivery, counted from the event start."""
+
+
+class ReplaySpec(Strict):
+    """A second, smaller pulse: a replay of the stream or a flash price drop."""
+
+    after: Annotated[Duration, Field(gt=0)]
+    """From the event start to the replay start."""
+    uplift_fraction: Annotated[float, Field(gt=0.0, le=1.0)]
+    """The replay's (M − 1) as a fraction of the event's."""
+    duration: Annotated[Duration, Field(gt=0)]
+    decay: Annotated[Duration, Field(gt=0)]
 
 
 class SeasonalitySpec(Strict):
@@ -192,10 +225,17 @@ class BaselineSpec(Strict):
     sku_mix: dict[str, PositiveFloat] = {}
 
 
+class BasketSpec(Strict):
+    """Multi-line orders: extra lines per order ~ Poisson(mean), SKUs by the baseline mix."""
+
+    extra_lines_mean: Annotated[float, Field(ge=0.0, le=5.0)] = 0.0
+
+
 class DemandSpec(Strict):
     """Baseline demand plus livestream pulses."""
 
     baseline: BaselineSpec
+    basket: BasketSpec = BasketSpec()
     seasonality: SeasonalitySpec = SeasonalitySpec()
     livestreams: dict[str, LivestreamSpec] = {}
 
@@ -208,13 +248,58 @@ class ReturnChannelSpec(Strict):
 
 
 class ReturnsSpec(Strict):
-    """Returns of baseline and livestream orders."""
+    """Returns of baseline, livestream and pre-sale orders, and where they go."""
 
     baseline: ReturnChannelSpec = ReturnChannelSpec()
     live: ReturnChannelSpec = ReturnChannelSpec()
+    presale: ReturnChannelSpec | None = None
+    """Pre-orders' returns; the `live` channel's when not given."""
+    to: str | None = None
+    """The warehouse all returns go to; None: back to the warehouse that shipped the order."""
+    shipping_cost_per_unit: NonNegativeFloat = 0.0
 
 
 # --- costs and policies ------------------------------------------------------------------------
+
+
+DisruptionKind = Literal[
+    "supplier_outage", "line_down", "warehouse_closure", "carrier_capacity_cut", "lead_time_spike"
+]
+
+
+class DisruptionSpec(Strict):
+    """A scheduled disruption.
+
+    `target` is a supplier (`supplier_outage`, `lead_time_spike`), a factory (`line_down`, with
+    `line`; all lines when not given), a warehouse (`warehouse_closure`) or a lane written
+    `origin->destination` (`carrier_capacity_cut`). `severity` is the capacity lost (0–1) for a cut,
+    the lead-time factor (> 1) for a spike, and unused otherwise.
+    """
+
+    kind: DisruptionKind
+    target: str
+    line: str | None = None
+    start: Duration
+    duration: Annotated[Duration, Field(gt=0)]
+    severity: Annotated[float, Field(ge=0.0)] = 1.0
+
+
+class RandomDisruptionSpec(Strict):
+    """Disruptions drawn per replication: Poisson onsets (mean gap `mtbf`) for each target."""
+
+    kind: DisruptionKind
+    targets: Annotated[list[str], Field(min_length=1)]
+    line: str | None = None
+    mtbf: Annotated[Duration, Field(gt=0)]
+    duration: TimeDist
+    severity: Annotated[float, Field(ge=0.0)] = 1.0
+
+
+class DisruptionsSpec(Strict):
+    """Scheduled and random disruptions."""
+
+    scheduled: list[DisruptionSpec] = []
+    random: list[RandomDisruptionSpec] = []
 
 
 class CostsSpec(Strict):
@@ -254,6 +339,7 @@ class Scenario(Strict):
     demand: DemandSpec
     returns: ReturnsSpec = ReturnsSpec()
     costs: CostsSpec = CostsSpec()
+    disruptions: DisruptionsSpec = DisruptionsSpec()
     policies: dict[str, PolicySpec] = {}
 
     def sites_of(self, kind: str, role: str | None = None) -> list[str]:
