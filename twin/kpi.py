@@ -13,6 +13,8 @@ from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
 from twin.model.world import RunRecord
 
 COST_PARTS = (
+    "procurement",
+    "supplier_reserved",
     "production_regular",
     "production_elastic",
     "elastic_reserved",
@@ -33,7 +35,7 @@ def backlog_series(record: RunRecord) -> tuple[np.ndarray, np.ndarray]:
     )
     start = book.time[waited]
     end = np.where(o.status[waited] == CANCELLED, o.cancelled[waited], o.allocated[waited])
-    q = book.quantity[waited]
+    q = book.units[waited]
     closing = np.isfinite(end) & (end < h)
     times = np.concatenate([start, end[closing]])
     change = np.concatenate([q, -q[closing]])
@@ -64,9 +66,8 @@ def compute(record: RunRecord) -> dict[str, float]:
     """Every KPI of one replication, as plain floats (one row of `kpis.csv`)."""
     sc, book, o = record.scenario, record.book, record.outcomes
     h = sc.horizon
-    qty = book.quantity.astype(float)
-    sla = np.array([sc.sites[r].sla for r in record.regions])
-    promised = book.time + sla[book.region]
+    qty = book.units.astype(float)
+    promised = book.promised
     price = np.array([sc.skus[k].price for k in record.skus])
     unit_cost = np.array([sc.skus[k].unit_cost for k in record.skus])
     allocated = o.status == ALLOCATED
@@ -94,17 +95,45 @@ def compute(record: RunRecord) -> dict[str, float]:
     for part in COST_PARTS:
         kpis[f"cost_{part}"] = float(record.costs.get(part, 0.0))
     kpis["cost_total"] = float(sum(kpis[f"cost_{p}"] for p in COST_PARTS))
-    delivered_units = qty[delivered]
-    gross = float((delivered_units * price[book.sku[delivered]]).sum())
+    owner, line_sku, line_qty, _ = book.lines()
+    line_qty = line_qty.astype(float)
+    gross = float((line_qty * price[line_sku])[delivered[owner]].sum())
     kpis["revenue"] = gross - record.refunds
-    margin = float((qty[lost] * (price - unit_cost)[book.sku[lost]]).sum())
+    margin = float((line_qty * (price - unit_cost)[line_sku])[lost[owner]].sum())
+    delivered_units = qty[delivered]
     kpis["profit"] = kpis["revenue"] - kpis["cost_total"] - sc.costs.lost_sale_penalty * margin
     kpis["leftover_units"] = float(sum(b.on_hand for b in record.balances))
     kpis["utilisation_pick_pack"] = _ratio(record.pick_pack_busy, record.pick_pack_capacity)
     kpis["utilisation_factory"] = _ratio(record.factory_busy, record.factory_capacity)
     kpis["return_rate"] = _ratio(float(record.returns_received), float(delivered_units.sum()))
     kpis["restocked_units"] = float(record.restocked)
+    if sc.disruptions.scheduled or sc.disruptions.random:
+        kpis.update(_split_by_disruption(record, judged, delivered, promised, qty))
     return kpis
+
+
+def _split_by_disruption(
+    record: RunRecord,
+    judged: np.ndarray,
+    delivered: np.ndarray,
+    promised: np.ndarray,
+    qty: np.ndarray,
+) -> dict[str, float]:
+    """OTD and fill rate of orders created during a disruption, and of the others."""
+    from twin.model.disruption import merged_windows
+
+    book, o = record.book, record.outcomes
+    during = np.zeros(len(book), bool)
+    for start, end in merged_windows(record.disruptions):
+        during |= (book.created >= start) & (book.created < end)
+    out = {}
+    for label, mask in (("disrupted", during), ("normal", ~during)):
+        sel = judged & mask
+        on_time = sel & delivered & (o.delivered <= promised)
+        out[f"otd_{label}"] = _ratio(float(on_time.sum()), float(sel.sum()))
+        shipped = sel & (o.status == ALLOCATED) & (o.shipped <= promised)
+        out[f"fill_rate_{label}"] = _ratio(qty[shipped].sum(), qty[sel].sum())
+    return out
 
 
 def _ratio(num: float, den: float) -> float:

@@ -27,12 +27,32 @@ class NetworkInfo:
     """Each warehouse's upstream site: a central warehouse for a forward one, a factory for a central."""
     baseline_units_per_hour: Mapping[str, Mapping[str, float]] = field(default_factory=dict)
     """Expected baseline demand in units/h by warehouse (of its nearest regions) and SKU."""
+    bom: Mapping[str, Mapping[str, Mapping[str, int]]] = field(default_factory=dict)
+    """Component units per SKU unit, by factory then SKU then component."""
+    sellers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """The suppliers that sell each component."""
+
+    def components_of(self, factory: str) -> list[str]:
+        """Every component a factory's bill of materials uses, sorted."""
+        return sorted({c for needs in self.bom.get(factory, {}).values() for c in needs})
 
     def resolve_sites(self, selector: str | list[str]) -> tuple[str, ...]:
         """`'forward'`, `'central'`, `'all'` or an explicit list of warehouse ids."""
         if isinstance(selector, list):
             return tuple(selector)
         return {"forward": self.forward, "central": self.central, "all": self.warehouses}[selector]
+
+
+@dataclass(frozen=True, slots=True)
+class SupplierInfo:
+    """What a buyer knows of a supplier now."""
+
+    tier: str
+    status: str
+    """`up` or `down` (an outage)."""
+    lead_time_mean: float
+    moq: int
+    components: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,6 +73,13 @@ class State:
     """Livestream events on air now."""
     order_rate: Mapping[str, float] = field(default_factory=dict)
     """Units ordered per hour over the last hour, by SKU (a live-sale signal)."""
+    presale_open: Mapping[str, int] = field(default_factory=dict)
+    """Units pre-ordered and not yet released to fulfilment, by SKU."""
+    components: SiteSku = field(default_factory=dict)
+    """Component units on hand, by factory then component."""
+    components_on_order: SiteSku = field(default_factory=dict)
+    """Component units bought and not yet arrived, by factory then component."""
+    suppliers: Mapping[str, SupplierInfo] = field(default_factory=dict)
 
     def level(self, table: SiteSku, site: str, sku: str) -> int:
         """`table[site][sku]`, zero when absent."""
@@ -100,7 +127,17 @@ class ElasticActivation:
     active: bool
 
 
-Decision = Transfer | ProductionOrder | ElasticActivation
+@dataclass(frozen=True, slots=True)
+class PurchaseOrder:
+    """Buy `quantity` units of `component` from `supplier`, delivered to `factory`."""
+
+    supplier: str
+    component: str
+    quantity: int
+    factory: str
+
+
+Decision = Transfer | ProductionOrder | ElasticActivation | PurchaseOrder
 
 
 def decision_to_dict(decision: Decision) -> dict[str, Any]:

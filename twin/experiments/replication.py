@@ -45,6 +45,17 @@ def detail_of(record: RunRecord) -> Detail:
         backlog=pd.DataFrame({"time": times, "units": levels}),
         demand=counts[["time", "channel", "orders"]],
         costs={part: float(record.costs.get(part, 0.0)) for part in kpi.COST_PARTS},
+        cost_table=pd.DataFrame(
+            [
+                (part, site, day, amount)
+                for (part, site, day), amount in sorted(record.cost_book.items())
+            ],
+            columns=["part", "site", "day", "amount"],
+        ),
+        disruptions=pd.DataFrame(
+            [(d.kind, d.target, d.start, d.end, d.severity) for d in record.disruptions],
+            columns=["kind", "target", "start", "end", "severity"],
+        ),
         events=pd.DataFrame(
             [(p.name, p.start, p.duration, p.decay, p.uplift) for p in record.pulses],
             columns=["name", "start", "duration", "decay", "uplift"],

@@ -21,6 +21,8 @@ class Detail:
     - `demand`: columns `time` (h, start of a 15-minute bin), `channel` (`baseline` or the
       livestream's name), `orders`.
     - `costs`: cost part → amount over the run (the `cost_*` KPIs without `cost_total`).
+    - `cost_table`: columns `part`, `site`, `day`, `amount`: where and when each cost arose.
+    - `disruptions`: columns `kind`, `target`, `start`, `end`, `severity`.
     - `events`: columns `name`, `start`, `duration`, `decay` (h) and `uplift` (the multiplier M
       drawn for this replication).
     """
@@ -30,6 +32,8 @@ class Detail:
     demand: pd.DataFrame
     costs: dict[str, float]
     events: pd.DataFrame
+    cost_table: pd.DataFrame = field(default_factory=pd.DataFrame)
+    disruptions: pd.DataFrame = field(default_factory=pd.DataFrame)
 
 
 @dataclass(frozen=True)

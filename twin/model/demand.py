@@ -33,6 +33,9 @@ class Pulse:
     decay: float
     uplift: float
     """The multiplier M drawn for this replication."""
+    event: int = 0
+    """Index of the livestream (in file order) whose audience this pulse reaches."""
+    replay: bool = False
 
     @property
     def end(self) -> float:
@@ -66,10 +69,13 @@ class Season:
 
 @dataclass(frozen=True)
 class OrderBook:
-    """Every order of a replication, sorted by creation time, with its pre-drawn return outcome.
+    """Every order of a replication, sorted by release time, with its pre-drawn return outcome.
 
-    Return outcomes are drawn with demand (from their own streams) so that two designs compared on
-    one seed see the same returns for the same orders.
+    An order's first line is in `sku`/`quantity`; further lines (baskets) are in the `extra_*`
+    arrays, the lines of order i at `extra_start[i]:extra_start[i + 1]`. `time` is when the order
+    reaches fulfilment: its creation, or the event start for a pre-order. Return outcomes are drawn
+    with demand (from their own streams) so that two designs compared on one seed see the same
+    returns for the same orders.
     """
 
     time: np.ndarray
@@ -77,23 +83,70 @@ class OrderBook:
     sku: np.ndarray
     quantity: np.ndarray
     channel: np.ndarray
+    """0 for baseline, else 1 + the index of the pulse that brought the order."""
     return_units: np.ndarray
-    """Units that will come back if the order is delivered."""
+    """Units of the first line that will come back if the order is delivered."""
     return_lag: np.ndarray
     """Hours from delivery to the return's arrival at the warehouse."""
+    created: np.ndarray
+    promised: np.ndarray
+    """Promised delivery time: creation + the region's SLA, or the pre-sale promise."""
+    presale: np.ndarray
+    extra_start: np.ndarray
+    extra_sku: np.ndarray
+    extra_quantity: np.ndarray
+    extra_return_units: np.ndarray
 
     def __len__(self) -> int:
         return len(self.time)
+
+    @property
+    def units(self) -> np.ndarray:
+        """Units per order over all its lines."""
+        owner = np.repeat(np.arange(len(self)), np.diff(self.extra_start))
+        extra = np.bincount(owner, weights=self.extra_quantity, minlength=len(self))
+        return self.quantity + extra.astype(np.int64)
+
+    def lines(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Every line: (order index, SKU, units, returned units), first lines then extra lines."""
+        n = len(self)
+        owner = np.repeat(np.arange(n), np.diff(self.extra_start))
+        return (
+            np.concatenate([np.arange(n), owner]),
+            np.concatenate([self.sku, self.extra_sku]),
+            np.concatenate([self.quantity, self.extra_quantity]),
+            np.concatenate([self.return_units, self.extra_return_units]),
+        )
 
 
 def draw_pulses(scenario: Scenario, streams: Streams) -> list[Pulse]:
     """Each livestream's uplift M for this replication, from the planner's P50 and P90."""
     pulses = []
-    for name, event in scenario.demand.livestreams.items():
+    for e, (name, event) in enumerate(scenario.demand.livestreams.items()):
         dist = LogNormal.from_quantiles(event.uplift.p50, event.uplift.p90)
         uplift = float(dist.sample(streams.get(f"livestream/{name}/uplift"), 1)[0])
-        pulses.append(Pulse(name, event.start, event.duration, event.decay, uplift))
+        pulses.append(Pulse(name, event.start, event.duration, event.decay, uplift, e))
+        if event.replay is not None:
+            r = event.replay
+            pulses.append(
+                Pulse(
+                    f"{name}/replay",
+                    event.start + r.after,
+                    r.duration,
+                    r.decay,
+                    1.0 + r.uplift_fraction * (uplift - 1.0),
+                    e,
+                    replay=True,
+                )
+            )
     return pulses
+
+
+def amplitudes_of(pulses: list[Pulse], share: np.ndarray, g: int, k: int) -> np.ndarray:
+    """(M_p − 1)·share_egk for each pulse p of event e, in region g and SKU k."""
+    if not pulses:
+        return np.zeros(0)
+    return np.array([(p.uplift - 1.0) * share[p.event, g, k] for p in pulses])
 
 
 def base_rates(scenario: Scenario) -> np.ndarray:
@@ -170,59 +223,171 @@ def _channels(pick: np.ndarray, terms: np.ndarray) -> np.ndarray:
 
 
 def generate(scenario: Scenario, streams: Streams, pulses: list[Pulse]) -> OrderBook:
-    """Draw every order of the replication, merged over regions and SKUs and sorted by time."""
+    """Draw every order of the replication, merged over regions and SKUs and sorted by release."""
     regions = scenario.sites_of("region")
     skus = list(scenario.skus)
     base = base_rates(scenario)
     share = shares(scenario)
     season = Season.from_scenario(scenario)
-    uplift = np.array([p.uplift for p in pulses])
-    lag_dists = [scenario.returns.baseline.lag.build(), scenario.returns.live.lag.build()]
-    probs = [scenario.returns.baseline.probability, scenario.returns.live.probability]
-    parts: list[tuple[np.ndarray, ...]] = []
+    mix = base.sum(axis=0) / base.sum()
+    parts: list[dict[str, np.ndarray]] = []
     for g, region in enumerate(regions):
         for k, sku in enumerate(skus):
             if base[g, k] == 0.0:
                 continue
             rng = streams.get(f"demand/region={region}/sku={sku}")
-            amplitudes = (uplift - 1.0) * share[:, g, k] if pulses else np.zeros(0)
+            amplitudes = amplitudes_of(pulses, share, g, k)
             t, channel = sample_nhpp(rng, base[g, k], season, pulses, amplitudes, scenario.horizon)
-            size_mean = scenario.skus[sku].order_size_mean
-            qty = 1 + (
-                rng.poisson(size_mean - 1.0, len(t)) if size_mean > 1 else np.zeros(len(t), int)
-            )
-            ret_rng = streams.get(f"returns/region={region}/sku={sku}")
-            live = channel > 0
-            p = np.where(live, probs[1], probs[0])
-            ret_units = ret_rng.binomial(qty, p)
-            lag = np.where(
-                live, lag_dists[1].sample(ret_rng, len(t)), lag_dists[0].sample(ret_rng, len(t))
-            )
-            parts.append(
-                (
-                    t,
-                    np.full(len(t), g, np.int32),
-                    np.full(len(t), k, np.int32),
-                    qty.astype(np.int64),
-                    channel,
-                    ret_units.astype(np.int64),
-                    lag,
+            part = {
+                "time": t,
+                "channel": channel,
+                "region": np.full(len(t), g, np.int32),
+                "sku": np.full(len(t), k, np.int32),
+                "quantity": _sizes(rng, scenario.skus[sku].order_size_mean, len(t)),
+            }
+            part.update(
+                _presale(
+                    scenario,
+                    streams.get(f"presale/region={region}/sku={sku}"),
+                    part,
+                    pulses,
+                    scenario.sites[region].sla,
                 )
+            )  # type: ignore[union-attr]
+            part.update(
+                _basket(scenario, streams.get(f"basket/region={region}/sku={sku}"), k, len(t), mix)
             )
-    if not parts:
-        empty = np.zeros(0)
-        return OrderBook(
-            empty,
-            empty.astype(np.int32),
-            empty.astype(np.int32),
-            empty.astype(np.int64),
-            empty.astype(np.int16),
-            empty.astype(np.int64),
-            empty,
-        )
-    cols = [np.concatenate(c) for c in zip(*parts, strict=True)]
-    order = np.argsort(cols[0], kind="stable")
-    return OrderBook(*(c[order] for c in cols))
+            part.update(_returns(scenario, streams.get(f"returns/region={region}/sku={sku}"), part))
+            parts.append(part)
+    return _merge(parts)
+
+
+def _sizes(rng: np.random.Generator, mean: float, n: int) -> np.ndarray:
+    """Units per line: 1 + Poisson(mean − 1)."""
+    return 1 + (rng.poisson(mean - 1.0, n) if mean > 1 else np.zeros(n, np.int64)).astype(np.int64)
+
+
+def _presale(
+    scenario: Scenario,
+    rng: np.random.Generator,
+    part: dict[str, np.ndarray],
+    pulses: list[Pulse],
+    sla: float,
+) -> dict[str, np.ndarray]:
+    """Move a share of each event's orders before it as pre-orders (created, release, promise)."""
+    t = part["time"]
+    created, release = t.copy(), t.copy()
+    promised = t + sla
+    presale = np.zeros(len(t), bool)
+    events = list(scenario.demand.livestreams.values())
+    for code, pulse in enumerate(pulses, start=1):
+        spec = events[pulse.event].presale
+        if spec is None or pulse.replay:
+            continue
+        mine = part["channel"] == code
+        moved = mine & (rng.random(len(t)) < spec.share)
+        n = int(moved.sum())
+        created[moved] = pulse.start - spec.opens * rng.random(n)
+        release[moved] = pulse.start
+        promised[moved] = pulse.start + spec.promise
+        presale |= moved
+    return {
+        "time": release,
+        "created": np.maximum(created, 0.0),
+        "promised": promised,
+        "presale": presale,
+    }
+
+
+def _basket(
+    scenario: Scenario, rng: np.random.Generator, k: int, n: int, mix: np.ndarray
+) -> dict[str, np.ndarray]:
+    """Extra lines of each order: Poisson(mean) of them, other SKUs drawn by the baseline mix."""
+    mean = scenario.demand.basket.extra_lines_mean
+    counts = rng.poisson(mean, n) if mean > 0 and len(mix) > 1 else np.zeros(n, np.int64)
+    others = np.delete(np.arange(len(mix)), k)
+    p = mix[others] / mix[others].sum()
+    owner = np.repeat(np.arange(n), counts)
+    drawn = rng.choice(others, size=len(owner), p=p) if len(owner) else np.zeros(0, np.int64)
+    # one line per (order, SKU): drop repeats of a SKU within an order
+    order = np.lexsort((drawn, owner))
+    owner, drawn = owner[order], drawn[order]
+    keep = np.ones(len(owner), bool)
+    keep[1:] = (owner[1:] != owner[:-1]) | (drawn[1:] != drawn[:-1])
+    owner, sku = owner[keep], drawn[keep].astype(np.int32)
+    size_means = np.array([s.order_size_mean for s in scenario.skus.values()])
+    qty = 1 + rng.poisson(size_means[sku] - 1.0).astype(np.int64)
+    return {
+        "extra_count": np.bincount(owner, minlength=n).astype(np.int64),
+        "extra_sku": sku,
+        "extra_quantity": qty,
+    }
+
+
+def _returns(
+    scenario: Scenario, rng: np.random.Generator, part: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Returned units per line (binomial per unit) and one lag per order, by channel."""
+    r = scenario.returns
+    channels = [r.baseline, r.live, r.presale or r.live]
+    kind = np.where(part["presale"], 2, np.where(part["channel"] > 0, 1, 0))
+    prob = np.array([c.probability for c in channels])
+    ret = rng.binomial(part["quantity"], prob[kind]).astype(np.int64)
+    owner_kind = np.repeat(kind, part["extra_count"])
+    extra_ret = rng.binomial(part["extra_quantity"], prob[owner_kind]).astype(np.int64)
+    lag = np.zeros(len(kind))
+    for c, spec in enumerate(channels):
+        mask = kind == c
+        lag[mask] = spec.lag.build().sample(rng, int(mask.sum()))
+    return {"return_units": ret, "extra_return_units": extra_ret, "return_lag": lag}
+
+
+_ORDER_COLUMNS = (
+    "time",
+    "region",
+    "sku",
+    "quantity",
+    "channel",
+    "return_units",
+    "return_lag",
+    "created",
+    "promised",
+    "presale",
+)
+_DTYPES = {
+    "region": np.int32,
+    "sku": np.int32,
+    "quantity": np.int64,
+    "channel": np.int16,
+    "return_units": np.int64,
+    "presale": bool,
+}
+
+
+def _merge(parts: list[dict[str, np.ndarray]]) -> OrderBook:
+    """Concatenate the (region, SKU) parts and sort by release time, then creation time."""
+    cols = {
+        c: np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, _DTYPES.get(c, float))
+        for c in _ORDER_COLUMNS
+    }
+    counts = np.concatenate([p["extra_count"] for p in parts]) if parts else np.zeros(0, np.int64)
+    extra = {
+        c: np.concatenate([p[c] for p in parts]) if parts else np.zeros(0, np.int64)
+        for c in ("extra_sku", "extra_quantity", "extra_return_units")
+    }
+    order = np.lexsort((cols["created"], cols["time"]))
+    starts = np.concatenate([[0], np.cumsum(counts)])
+    # regroup the extra lines to follow the sorted orders
+    new_counts = counts[order]
+    new_starts = np.concatenate([[0], np.cumsum(new_counts)]).astype(np.int64)
+    idx = np.repeat(starts[:-1][order] - new_starts[:-1], new_counts) + np.arange(new_starts[-1])
+    return OrderBook(
+        **{c: cols[c][order].astype(_DTYPES.get(c, cols[c].dtype)) for c in _ORDER_COLUMNS},
+        extra_start=new_starts,
+        extra_sku=extra["extra_sku"][idx].astype(np.int32),
+        extra_quantity=extra["extra_quantity"][idx].astype(np.int64),
+        extra_return_units=extra["extra_return_units"][idx].astype(np.int64),
+    )
 
 
 def expected_orders(
@@ -234,11 +399,10 @@ def expected_orders(
     season = Season.from_scenario(scenario).at(t)
     base = base_rates(scenario)
     share = shares(scenario)
-    uplift = np.array([p.uplift for p in pulses])
     out = np.zeros_like(base)
     for g in range(base.shape[0]):
         for k in range(base.shape[1]):
-            amplitudes = (uplift - 1.0) * share[:, g, k] if pulses else np.zeros(0)
+            amplitudes = amplitudes_of(pulses, share, g, k)
             lam = base[g, k] * season * (1.0 + pulse_terms(t, pulses, amplitudes).sum(axis=1))
             out[g, k] = lam.sum() * (t1 - t0) / n
     return out

@@ -17,9 +17,11 @@ from twin.distributions import DrawBuffer
 class PickPack:
     """`workers` parallel servers, FCFS; service times from a named stream."""
 
-    __slots__ = ("_free", "_service", "busy", "horizon", "workers")
+    __slots__ = ("_free", "_service", "busy", "closures", "horizon", "workers")
 
     def __init__(self, workers: int, service: DrawBuffer, horizon: float) -> None:
+        self.closures: list[tuple[float, float]] = []
+        """Windows [start, end) in which no service may start (a warehouse closure)."""
         self._free = [0.0] * workers
         self._service = service
         self.workers = workers
@@ -32,6 +34,9 @@ class PickPack:
         start = heapq.heappop(self._free)
         if start < t:
             start = t
+        for begin, end in self.closures:
+            if begin <= start < end:
+                start = end
         done = start + self._service.next()
         heapq.heappush(self._free, done)
         h = self.horizon
@@ -46,12 +51,14 @@ class Warehouse:
         "_hold_rate",
         "_last_t",
         "backlog",
+        "closures",
         "handling",
         "holding_by_day",
         "id",
         "inbound",
         "inbound_handling",
         "index",
+        "inspect",
         "inspecting",
         "inspection_time",
         "pending",
@@ -96,6 +103,10 @@ class Warehouse:
         self.inspecting = [0] * n
         """Returned units under inspection."""
         self.pick_pack = pick_pack
+        self.closures: list[tuple[float, float]] = []
+        """Closure windows [start, end): no order is sourced here and no pick/pack starts."""
+        self.inspect: PickPack | None = None
+        """Inspectors as an FCFS queue of returns; None for no limit."""
         self.inbound_handling = inbound_handling
         self.inspection_time = inspection_time
         self.restock_fraction = restock_fraction
@@ -117,6 +128,10 @@ class Warehouse:
             day += 1
         by_day[day] += rate * (t - last)
         self._last_t = t
+
+    def closed(self, t: float) -> bool:
+        """Whether the warehouse is closed at `t`."""
+        return any(begin <= t < end for begin, end in self.closures)
 
     def take(self, sku: int, quantity: int, t: float) -> None:
         """Remove units from stock at time `t` (the caller checked there are enough)."""

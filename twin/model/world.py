@@ -18,10 +18,13 @@ import simpy
 from simpy.events import Timeout
 
 from twin import network
-from twin.config.schema import FactorySpec, RegionSpec, Scenario, WarehouseSpec
-from twin.distributions import DrawBuffer, Gamma
+from twin.config.schema import FactorySpec, LaneSpec, RegionSpec, Scenario, WarehouseSpec
+from twin.config.supply import SupplierSpec
+from twin.distributions import Constant, DrawBuffer, Gamma
 from twin.errors import ModelError
-from twin.model.demand import OrderBook, Pulse, draw_pulses, generate
+from twin.model import disruption
+from twin.model.carrier import ScheduledLane, Waves
+from twin.model.demand import OrderBook, Pulse, base_rates, draw_pulses, generate
 from twin.model.factory import Factory
 from twin.model.ledger import (
     ALLOCATED,
@@ -34,6 +37,7 @@ from twin.model.ledger import (
     check_components,
     check_conservation,
 )
+from twin.model.supplier import Supplier
 from twin.model.warehouse import PickPack, Warehouse
 from twin.policies import REGISTRY, Policy
 from twin.rng import Streams
@@ -42,22 +46,35 @@ from twin.state import (
     ElasticActivation,
     NetworkInfo,
     ProductionOrder,
+    PurchaseOrder,
     State,
+    SupplierInfo,
     Transfer,
 )
 
 HOURS_PER_YEAR = 24 * 365
+Items = list[tuple[int, int]]
+"""(SKU index, units) pairs travelling or waiting together."""
 
 
 @dataclass(slots=True)
 class Lane:
-    """A lane at run time: its transit draws and its cost rates."""
+    """A lane of one carrier at run time: transit draws, costs, and its schedule if it has one."""
 
     origin: str
     destination: str
+    carrier: str
     transit: DrawBuffer
+    mean_transit: float
     cost_per_shipment: float
     cost_per_unit: float
+    scheduled: ScheduledLane | None = None
+    waves: Waves | None = None
+
+    @property
+    def cost(self) -> float:
+        """Cost of a one-unit shipment: the carrier-choice key."""
+        return self.cost_per_shipment + self.cost_per_unit
 
 
 @dataclass(frozen=True)
@@ -72,7 +89,9 @@ class RunRecord:
     book: OrderBook
     outcomes: Outcomes
     pulses: list[Pulse]
+    disruptions: list[disruption.Disruption]
     balances: list[Balance]
+    components: list[ComponentBalance]
     costs: dict[str, float]
     cost_book: dict[tuple[str, str, int], float]
     """Cost by (part, site, day)."""
@@ -84,6 +103,7 @@ class RunRecord:
     pick_pack_capacity: float
     factory_busy: float
     factory_capacity: float
+    supplier_availability: dict[str, float]
     stock_samples: list[tuple[float, str, int]]
     decisions: list[tuple[float, str, Any]]
 
@@ -95,8 +115,6 @@ class RunRecord:
 
 def network_info(scenario: Scenario) -> NetworkInfo:
     """The static facts policies see, derived from the scenario."""
-    from twin.model.demand import base_rates
-
     skus = tuple(scenario.skus)
     serving = network.serving_order(scenario)
     rates = base_rates(scenario)
@@ -108,6 +126,12 @@ def network_info(scenario: Scenario) -> NetworkInfo:
         home = serving[region][0]
         for k, sku in enumerate(skus):
             per_wh[home][sku] += float(rates[g, k] * sizes[k])
+    sellers: dict[str, list[str]] = {}
+    for sid in scenario.sites_of("supplier"):
+        spec = scenario.sites[sid]
+        assert isinstance(spec, SupplierSpec)
+        for comp in spec.components:
+            sellers.setdefault(comp, []).append(sid)
     return NetworkInfo(
         skus=skus,
         warehouses=tuple(scenario.sites_of("warehouse")),
@@ -116,6 +140,11 @@ def network_info(scenario: Scenario) -> NetworkInfo:
         factories=tuple(scenario.sites_of("factory")),
         source_of=network.source_of(scenario),
         baseline_units_per_hour=per_wh,
+        bom={
+            fid: {sku: dict(needs) for sku, needs in scenario.sites[fid].bom.items()}  # type: ignore[union-attr]
+            for fid in scenario.sites_of("factory")
+        },
+        sellers={comp: tuple(ids) for comp, ids in sellers.items()},
     )
 
 
@@ -139,20 +168,29 @@ class World:
         self.env = simpy.Environment()
         self.streams = Streams.for_replication(scenario.seed, replication)
         self.skus = list(scenario.skus)
+        self._sku_index = {k: i for i, k in enumerate(self.skus)}
+        self._price = [scenario.skus[k].price for k in self.skus]
         self.regions = scenario.sites_of("region")
         self.pulses = draw_pulses(scenario, self.streams)
         self.book = generate(scenario, self.streams, self.pulses)
+        self._prepare_book()
         self.ledger = Ledger(len(self.book), len(self.skus))
-        self.lanes = {(ln.origin, ln.destination): self._lane(ln) for ln in scenario.lanes}
         self.warehouses = self._build_warehouses()
         self.by_id = {w.id: w for w in self.warehouses}
+        self.lanes: dict[tuple[str, str], list[Lane]] = {}
+        for spec in scenario.lanes:
+            self.lanes.setdefault((spec.origin, spec.destination), []).append(self._lane(spec))
+        for options in self.lanes.values():
+            options.sort(key=lambda ln: (ln.cost, ln.carrier))
         serving = network.serving_order(scenario)
         self.serving = [[self.by_id[w] for w in serving[r]] for r in self.regions]
         self.last_mile = [
-            [self.lanes.get((w.id, r)) for r in self.regions] for w in self.warehouses
+            [self.lanes.get((w.id, r), []) for r in self.regions] for w in self.warehouses
         ]
         regions = [scenario.sites[r] for r in self.regions]
         self.patience = [r.patience for r in regions if isinstance(r, RegionSpec)]
+        returns_to = scenario.returns.to
+        self._returns_to = None if returns_to is None else self.by_id[returns_to]
         self.factories = {
             fid: Factory(
                 self.env,
@@ -169,27 +207,76 @@ class World:
             for fid, spec in scenario.sites.items()
             if isinstance(spec, FactorySpec)
         }
+        self.suppliers = {
+            sid: Supplier(self.env, sid, spec, self.streams, self.horizon, self._components_arrive)
+            for sid, spec in scenario.sites.items()
+            if isinstance(spec, SupplierSpec)
+        }
+        self._on_order_units: dict[tuple[str, str], int] = {}
         self.info = network_info(scenario)
         self.policies = build_policies(scenario, self.info)
+        self.disruptions = disruption.draw(scenario, self.streams)
+        self._apply_disruptions()
         self._deadlines: list[tuple[float, int]] = []
         self._stock_samples: list[tuple[float, str, int]] = []
         self._inspection = {
             w.id: self.streams.get(f"warehouse/{w.id}/inspection") for w in self.warehouses
         }
-        self._sku_index = {k: i for i, k in enumerate(self.skus)}
-        self._price = [scenario.skus[k].price for k in self.skus]
 
     # -- construction -------------------------------------------------------------------------
 
-    def _lane(self, spec: Any) -> Lane:
-        name = f"lane/{spec.origin}->{spec.destination}/transit"
-        return Lane(
+    def _prepare_book(self) -> None:
+        """Plain lists of the order columns the hot path reads (list indexing beats numpy's)."""
+        book = self.book
+        self._region = book.region.tolist()
+        self._sku = book.sku.tolist()
+        self._qty = book.quantity.tolist()
+        self._extra = book.extra_start.tolist()
+        self._promised = book.promised.tolist()
+        self._time = book.time.tolist()
+        presale = np.flatnonzero(book.presale)
+        self._presale = (presale, book.created[presale], book.time[presale])
+
+    def _lines(self, i: int) -> list[tuple[int, int]]:
+        """(SKU, units) of every line of order i."""
+        lines = [(self._sku[i], self._qty[i])]
+        a, b = self._extra[i], self._extra[i + 1]
+        if b > a:
+            book = self.book
+            lines += zip(
+                book.extra_sku[a:b].tolist(), book.extra_quantity[a:b].tolist(), strict=True
+            )
+        return lines
+
+    def _lane(self, spec: LaneSpec) -> Lane:
+        suffix = "" if spec.carrier == "default" else f"@{spec.carrier}"
+        name = f"lane/{spec.origin}->{spec.destination}{suffix}/transit"
+        dist = spec.transit.build()
+        lane = Lane(
             spec.origin,
             spec.destination,
-            DrawBuffer(spec.transit.build(), self.streams.get(name)),
+            spec.carrier,
+            DrawBuffer(dist, self.streams.get(name)),
+            dist.mean,
             spec.cost_per_shipment,
             spec.cost_per_unit,
         )
+        if spec.departures is not None:
+            dest = self.by_id[spec.destination]
+            lane.scheduled = ScheduledLane(
+                self.env,
+                f"{spec.origin}->{spec.destination}{suffix}",
+                spec.departures,
+                lane.transit,
+                spec.cost_per_shipment,
+                spec.cost_per_unit,
+                self.horizon,
+                lambda items, w=dest: self._arrive(self.env.now, w, items),
+                len(self.skus),
+            )
+        if spec.waves is not None:
+            lane.waves = Waves(spec.waves, self.horizon)
+        return lane
 
     def _build_warehouses(self) -> list[Warehouse]:
         rate = self.scenario.costs.holding_rate_per_year / HOURS_PER_YEAR
@@ -209,20 +296,51 @@ class World:
             ]
             for k, q in enumerate(stock):
                 self.ledger.initial[k] += q
-            out.append(
-                Warehouse(
-                    len(out),
-                    sid,
-                    spec.role,
-                    stock,
-                    hold,
-                    PickPack(pp.workers, service, self.horizon),
-                    spec.inbound_handling,
-                    spec.inspection.time,
-                    spec.inspection.restock_fraction,
-                )
+            w = Warehouse(
+                len(out),
+                sid,
+                spec.role,
+                stock,
+                hold,
+                PickPack(pp.workers, service, self.horizon),
+                spec.inbound_handling,
+                spec.inspection.time,
+                spec.inspection.restock_fraction,
             )
+            if spec.inspection.inspectors is not None:
+                w.inspect = PickPack(
+                    spec.inspection.inspectors,
+                    DrawBuffer(
+                        Constant(spec.inspection.time),
+                        self.streams.get(f"warehouse/{sid}/inspectors"),
+                    ),
+                    self.horizon,
+                )
+            out.append(w)
         return out
+
+    def _apply_disruptions(self) -> None:
+        """Hand each disruption to the entity it strikes."""
+        for d in self.disruptions:
+            if d.kind == "supplier_outage":
+                self.suppliers[d.target].schedule_outage(d.start, d.end - d.start)
+            elif d.kind == "lead_time_spike":
+                self.suppliers[d.target].lead_time_spike(d.start, d.end - d.start, d.severity)
+            elif d.kind == "line_down":
+                factory = self.factories[d.target]
+                for line in factory.lines:
+                    if (d.line is None and not line.elastic) or line.id == d.line:
+                        factory.line_down(line.id, d.start, d.end)
+            elif d.kind == "warehouse_closure":
+                w = self.by_id[d.target]
+                w.closures.append((d.start, d.end))
+                w.pick_pack.closures.append((d.start, d.end))
+            elif d.kind == "carrier_capacity_cut":
+                origin, destination = d.target.split("->")
+                for lane in self.lanes[(origin, destination)]:
+                    for capacity in (lane.scheduled, lane.waves):
+                        if capacity is not None:
+                            capacity.cut(d.start, d.end - d.start, d.severity)
 
     # -- scheduling helpers -------------------------------------------------------------------
 
@@ -250,43 +368,76 @@ class World:
             handle(i, t)
 
     def _on_order(self, i: int, t: float) -> None:
-        book = self.book
-        g = int(book.region[i])
-        k = int(book.sku[i])
-        q = int(book.quantity[i])
+        g = self._region[i]
         if self._deadlines and self._deadlines[0][0] <= t:
             self._expire(t)
-        for w in self.serving[g]:
-            if w.stock[k] >= q and not w.waiting[k]:
-                self._allocate(w, i, g, k, q, t)
-                return
+        if self._extra[i + 1] == self._extra[i]:  # one line: the common case, kept short
+            k, q = self._sku[i], self._qty[i]
+            for w in self.serving[g]:
+                if w.stock[k] >= q and not w.backlog[k] and not (w.closures and w.closed(t)):
+                    self._allocate(w, i, g, [(k, q)], t)
+                    return
+            lines = [(k, q)]
+        else:
+            lines = self._lines(i)
+            for w in self.serving[g]:
+                if all(w.stock[k] >= q and not w.backlog[k] for k, q in lines) and not (
+                    w.closures and w.closed(t)
+                ):
+                    self._allocate(w, i, g, lines, t)
+                    return
         home = self.serving[g][0]
-        home.waiting[k].append(i)
-        home.backlog[k] += q
+        for k, q in lines:
+            home.waiting[k].append(i)
+            home.backlog[k] += q
         self.ledger.status[i] = WAITING
         self.ledger.warehouse[i] = home.index
         heapq.heappush(self._deadlines, (t + self.patience[g], i))
 
-    def _allocate(self, w: Warehouse, i: int, g: int, k: int, q: int, t: float) -> None:
+    def _allocate(self, w: Warehouse, i: int, g: int, lines: Items, t: float) -> None:
         led = self.ledger
-        w.take(k, q, t)
+        units = 0
+        for k, q in lines:
+            w.take(k, q, t)
+            units += q
         done = w.pick_pack.serve(t)
-        lane = self.last_mile[w.index][g]
-        assert lane is not None
-        delivered = done + lane.transit.next()
+        lane = self._carrier(self.last_mile[w.index][g], done, self._promised[i])
+        leaves = lane.waves.assign(done) if lane.waves is not None else done
+        delivered = leaves + lane.transit.next()
         led.status[i] = ALLOCATED
         led.warehouse[i] = w.index
         led.allocated[i] = t
-        led.shipped[i] = done
+        led.shipped[i] = leaves
         led.delivered[i] = delivered
-        led.cost("transport_last_mile", lane.cost_per_shipment + q * lane.cost_per_unit, w.id, t)
-        r = int(self.book.return_units[i])
-        if r:
-            self.at(delivered + float(self.book.return_lag[i]), self._return_arrives, w, k, r)
+        led.cost(
+            "transport_last_mile", lane.cost_per_shipment + units * lane.cost_per_unit, w.id, t
+        )
+        book = self.book
+        back = [(lines[0][0], int(book.return_units[i]))]
+        if len(lines) > 1:
+            a, b = self._extra[i], self._extra[i + 1]
+            back += zip(
+                (k for k, _ in lines[1:]), book.extra_return_units[a:b].tolist(), strict=True
+            )
+        back = [(k, r) for k, r in back if r]
+        if back:
+            to = self._returns_to or w
+            self.at(delivered + float(book.return_lag[i]), self._return_arrives, to, back)
+
+    @staticmethod
+    def _carrier(options: list[Lane], ready: float, promise: float) -> Lane:
+        """The cheapest carrier that delivers by the promise on average, else the fastest."""
+        if len(options) == 1:
+            return options[0]
+        for lane in options:  # sorted cheapest first
+            if ready + lane.mean_transit <= promise:
+                return lane
+        return min(options, key=lambda ln: (ln.mean_transit, ln.cost, ln.carrier))
 
     def _expire(self, t: float, strict: bool = False) -> None:
         """Cancel waiting orders whose patience ran out by `t` (before `t` when `strict`)."""
-        led, book = self.ledger, self.book
+        led = self.ledger
+        freed: set[tuple[Warehouse, int]] = set()
         while self._deadlines and (
             self._deadlines[0][0] < t if strict else self._deadlines[0][0] <= t
         ):
@@ -295,29 +446,42 @@ class World:
                 continue
             led.status[i] = CANCELLED
             led.cancelled[i] = deadline
-            k = int(book.sku[i])
             w = self.warehouses[led.warehouse[i]]
-            w.backlog[k] -= int(book.quantity[i])
-            queue = w.waiting[k]
-            while queue and led.status[queue[0]] != WAITING:
-                queue.popleft()
+            for k, q in self._lines(i):
+                w.backlog[k] -= q
+                queue = w.waiting[k]
+                while queue and led.status[queue[0]] != WAITING:
+                    queue.popleft()
+                if queue and w.stock[k] > 0:
+                    freed.add((w, k))
+        if not strict:
+            for w, k in sorted(freed, key=lambda wk: (wk[0].index, wk[1])):
+                self._serve_waiting(w, k, t)  # a cancelled head may have blocked others
+
+    def _head(self, w: Warehouse, k: int) -> int | None:
+        """The first order still waiting at `w` for SKU k."""
+        queue, status = w.waiting[k], self.ledger.status
+        while queue and status[queue[0]] != WAITING:
+            queue.popleft()
+        return queue[0] if queue else None
 
     def _serve_waiting(self, w: Warehouse, k: int, t: float) -> None:
         """Give newly available stock to what waits at `w`, first come first served.
 
         Two queues wait for a SKU: customer orders, and transfers other warehouses asked for when
         there was no stock. They are merged by the time each request was made. A customer order
-        needs its whole quantity; a transfer ships what there is and keeps waiting for the rest.
+        needs all its lines at once and must head the queue of each of its SKUs; a transfer ships
+        what there is and keeps waiting for the rest.
         """
         self._expire(t)
-        queue, pending, led, book = w.waiting[k], w.pending[k], self.ledger, self.book
+        pending, released = w.pending[k], self._time
         loads: dict[str, int] = {}
+        others: list[int] = []
         while w.stock[k] > 0:
-            while queue and led.status[queue[0]] != WAITING:
-                queue.popleft()
-            if not queue and not pending:
+            i = self._head(w, k)
+            if i is None and not pending:
                 break
-            if pending and (not queue or pending[0][0] <= book.time[queue[0]]):
+            if pending and (i is None or pending[0][0] <= released[i]):
                 request = pending[0]
                 q = min(request[2], w.stock[k])
                 w.take(k, q, t)
@@ -327,24 +491,38 @@ class World:
                 if request[2] == 0:
                     pending.popleft()
                 continue
-            i = queue[0]
-            q = int(book.quantity[i])
-            if w.stock[k] < q:
+            assert i is not None
+            lines = self._lines(i)
+            if any(w.stock[k2] < q2 or self._head(w, k2) != i for k2, q2 in lines):
                 break
-            queue.popleft()
-            w.backlog[k] -= q
-            self._allocate(w, i, int(book.region[i]), k, q, t)
+            for k2, q2 in lines:
+                w.backlog[k2] -= q2
+                if k2 != k:
+                    others.append(k2)
+            self._allocate(w, i, self._region[i], lines, t)
         for destination, q in loads.items():
-            self._ship(self.lanes[(w.id, destination)], self.by_id[destination], [(k, q)], t)
+            self._ship(self._linehaul(w.id, destination), self.by_id[destination], [(k, q)], t)
+        for k2 in others:  # an order that held the head of another SKU's queue has gone
+            self._serve_waiting(w, k2, t)
 
     # -- stock movements between sites ----------------------------------------------------------
 
-    def _ship(self, lane: Lane, w: Warehouse, items: list[tuple[int, int]], now: float) -> None:
-        """Send one shipment (one truck: one cost per shipment, one transit time) of (SKU, units)."""
+    def _linehaul(self, origin: str, destination: str) -> Lane:
+        """The cheapest carrier from `origin` to `destination` (no promise binds a transfer)."""
+        options = self.lanes.get((origin, destination))
+        if not options:
+            raise ModelError(f"no lane from {origin!r} to {destination!r}")
+        return options[0]
+
+    def _ship(self, lane: Lane, w: Warehouse, items: Items, now: float) -> None:
+        """Send (SKU, units) to `w`: now as one truck, or at the lane's next departures."""
         units = 0
         for k, q in items:
             self.ledger.in_transit[k] += q
             units += q
+        if lane.scheduled is not None:
+            lane.scheduled.send(items)  # its cost is booked per departure at the end
+            return
         self.ledger.cost(
             "transport_linehaul",
             lane.cost_per_shipment + units * lane.cost_per_unit,
@@ -354,12 +532,11 @@ class World:
         self.at(now + lane.transit.next(), self._arrive, w, items)
 
     def _factory_ship(self, factory: str, destination: str, k: int, q: int) -> None:
-        lane = self.lanes.get((factory, destination))
-        if lane is None:
-            raise ModelError(f"factory {factory!r} has no lane to {destination!r}")
-        self._ship(lane, self.by_id[destination], [(k, q)], self.env.now)
+        self._ship(
+            self._linehaul(factory, destination), self.by_id[destination], [(k, q)], self.env.now
+        )
 
-    def _arrive(self, now: float, w: Warehouse, items: list[tuple[int, int]]) -> None:
+    def _arrive(self, now: float, w: Warehouse, items: Items) -> None:
         for k, q in items:
             self.ledger.in_transit[k] -= q
             w.handling[k] += q
@@ -368,7 +545,7 @@ class World:
         else:
             self._put_away(now, w, items)
 
-    def _put_away(self, now: float, w: Warehouse, items: list[tuple[int, int]]) -> None:
+    def _put_away(self, now: float, w: Warehouse, items: Items) -> None:
         for k, q in items:
             w.handling[k] -= q
             w.inbound[k] -= q
@@ -376,22 +553,37 @@ class World:
         for k, _ in items:
             self._serve_waiting(w, k, now)
 
-    def _return_arrives(self, now: float, w: Warehouse, k: int, r: int) -> None:
+    def _return_arrives(self, now: float, w: Warehouse, lines: Items) -> None:
         led = self.ledger
-        led.returns_received[k] += r
-        led.refunds += r * self._price[k]
-        led.cost("returns", r * self.scenario.costs.returns_handling_per_unit, w.id, now)
-        w.inspecting[k] += r
-        self.at(now + w.inspection_time, self._inspected, w, k, r)
+        costs = (
+            self.scenario.costs.returns_handling_per_unit
+            + self.scenario.returns.shipping_cost_per_unit
+        )
+        units = 0
+        for k, r in lines:
+            led.returns_received[k] += r
+            led.refunds += r * self._price[k]
+            w.inspecting[k] += r
+            units += r
+        led.cost("returns", units * costs, w.id, now)
+        done = w.inspect.serve(now) if w.inspect is not None else now + w.inspection_time
+        self.at(done, self._inspected, w, lines)
 
-    def _inspected(self, now: float, w: Warehouse, k: int, r: int) -> None:
-        restock = int(self._inspection[w.id].binomial(r, w.restock_fraction))
-        w.inspecting[k] -= r
-        self.ledger.restocked[k] += restock
-        self.ledger.scrapped[k] += r - restock
-        if restock:
-            w.put(k, restock, now)
-            self._serve_waiting(w, k, now)
+    def _inspected(self, now: float, w: Warehouse, lines: Items) -> None:
+        rng = self._inspection[w.id]
+        for k, r in lines:
+            restock = int(rng.binomial(r, w.restock_fraction))
+            w.inspecting[k] -= r
+            self.ledger.restocked[k] += restock
+            self.ledger.scrapped[k] += r - restock
+            if restock:
+                w.put(k, restock, now)
+                self._serve_waiting(w, k, now)
+
+    def _components_arrive(self, factory: str, component: str, units: int) -> None:
+        key = (factory, component)
+        self._on_order_units[key] = self._on_order_units.get(key, 0) - units
+        self.factories[factory].receive_components(component, units)
 
     # -- policies -------------------------------------------------------------------------------
 
@@ -399,10 +591,13 @@ class World:
         """What a planner can know now."""
         t = self.env.now
         self._expire(t)
-        skus = self.skus
-        book = self.book
+        skus, book = self.skus, self.book
         lo, hi = np.searchsorted(book.time, [t - 1.0, t])
         rate = np.bincount(book.sku[lo:hi], weights=book.quantity[lo:hi], minlength=len(skus))
+        idx, created, release = self._presale
+        open_ = idx[(created <= t) & (release > t)]
+        presale = np.bincount(book.sku[open_], weights=book.quantity[open_], minlength=len(skus))
+        factories = self.factories.values()
         return State(
             time=t,
             on_hand={w.id: dict(zip(skus, w.stock, strict=True)) for w in self.warehouses},
@@ -411,18 +606,32 @@ class World:
                 w.id: {sku: w.backlog[k] + w.transfer_backlog[k] for k, sku in enumerate(skus)}
                 for w in self.warehouses
             },
-            production_queue={
-                f.id: dict(zip(skus, f.queued, strict=True)) for f in self.factories.values()
-            },
-            elastic={f.id: f.elastic_status(t) for f in self.factories.values()},
+            production_queue={f.id: dict(zip(skus, f.queued, strict=True)) for f in factories},
+            elastic={f.id: f.elastic_status(t) for f in factories},
             live_events=tuple(p.name for p in self.pulses if p.start <= t < p.end),
             order_rate={k: float(v) for k, v in zip(skus, rate, strict=True)},
+            presale_open={k: int(v) for k, v in zip(skus, presale, strict=True) if v},
+            components={f.id: dict(sorted(f.components.items())) for f in factories},
+            components_on_order={
+                f.id: {c: self._on_order_units.get((f.id, c), 0) for c in sorted(f.components)}
+                for f in factories
+            },
+            suppliers={
+                s.id: SupplierInfo(
+                    s.tier,
+                    s.status(t),
+                    s.lead_time_mean,
+                    s.spec.moq,
+                    tuple(sorted(s.spec.components)),
+                )
+                for s in self.suppliers.values()
+            },
         )
 
     def execute(self, decisions: list[Decision], policy: str) -> None:
         """Carry out one review's decisions now; transfers on the same lane travel as one shipment."""
         t = self.env.now
-        loads: dict[tuple[str, str], list[tuple[int, int]]] = {}
+        loads: dict[tuple[str, str], Items] = {}
         for decision in decisions:
             self.ledger.decisions.append((t, policy, decision))
             if isinstance(decision, Transfer):
@@ -439,12 +648,25 @@ class World:
             elif isinstance(decision, ElasticActivation):
                 factory = self._known(self.factories, decision.factory, policy, "factory")
                 factory.set_elastic(decision.active, t)
+            elif isinstance(decision, PurchaseOrder):
+                self._purchase(decision, policy, t)
             else:
                 raise ModelError(
                     f"policy {policy!r} returned {decision!r}, which is not a Decision"
                 )
         for (origin, destination), items in loads.items():
-            self._ship(self.lanes[(origin, destination)], self.by_id[destination], items, t)
+            self._ship(self._linehaul(origin, destination), self.by_id[destination], items, t)
+
+    def _purchase(self, d: PurchaseOrder, policy: str, t: float) -> None:
+        supplier = self._known(self.suppliers, d.supplier, policy, "supplier")
+        self._known(self.factories, d.factory, policy, "factory")
+        if d.quantity <= 0:
+            return
+        before = supplier.procurement_cost
+        units = supplier.order(d.component, d.quantity, d.factory)
+        self.ledger.cost("procurement", supplier.procurement_cost - before, supplier.id, t)
+        key = (d.factory, d.component)
+        self._on_order_units[key] = self._on_order_units.get(key, 0) + units
 
     def _pick_transfer(self, d: Transfer, policy: str) -> tuple[int, int] | None:
         """Take a transfer's units from its origin (as many as there are); None if none."""
@@ -507,29 +729,16 @@ class World:
         self._expire(h, strict=True)
         led = self.ledger
         outcomes = Outcomes.from_ledger(led)
-        for w in self.warehouses:
-            for day, amount in enumerate(w.close(h)):
-                if amount:
-                    led.cost("holding", amount, w.id, day * 24.0)
-        sc = self.scenario
-        for f in self.factories.values():
-            e = f.elastic_spec
-            if e is not None:
-                self._book_spread(
-                    "elastic_reserved",
-                    e.reservation_fee * e.capacity,
-                    f.id,
-                    e.reserved_from,
-                    e.reserved_from + f.reservation_hours(),
-                )
+        self._book_fixed_costs()
         for k in range(len(self.skus)):
             led.produced[k] = sum(f.started[k] for f in self.factories.values())
             led.scrapped[k] += sum(f.scrapped[k] for f in self.factories.values())
         balances = self._balances(outcomes)
         check_conservation(balances)
-        check_components(self._component_balances())
+        components = self._component_balances()
+        check_components(components)
         return RunRecord(
-            scenario=sc,
+            scenario=self.scenario,
             replication=self.replication,
             skus=self.skus,
             regions=self.regions,
@@ -537,7 +746,9 @@ class World:
             book=self.book,
             outcomes=outcomes,
             pulses=self.pulses,
+            disruptions=self.disruptions,
             balances=balances,
+            components=components,
             costs=led.costs_by_part(),
             cost_book=dict(led.cost_book),
             refunds=led.refunds,
@@ -548,34 +759,78 @@ class World:
             pick_pack_capacity=sum(w.pick_pack.workers for w in self.warehouses) * h,
             factory_busy=sum(f.regular_busy_hours for f in self.factories.values()),
             factory_capacity=sum(f.regular_lines for f in self.factories.values()) * h,
+            supplier_availability={s.id: s.availability for s in self.suppliers.values()},
             stock_samples=self._stock_samples,
             decisions=led.decisions,
         )
 
+    def _book_fixed_costs(self) -> None:
+        """Costs known only at the end: holding by day, reservation fees, scheduled departures."""
+        led, h = self.ledger, self.horizon
+        for w in self.warehouses:
+            for day, amount in enumerate(w.close(h)):
+                if amount:
+                    led.cost("holding", amount, w.id, day * 24.0)
+        for f in self.factories.values():
+            e = f.elastic_spec
+            if e is not None:
+                self._book_spread(
+                    "elastic_reserved",
+                    e.reservation_fee * e.capacity,
+                    f.id,
+                    e.reserved_from,
+                    e.reserved_from + f.reservation_hours(),
+                )
+        for s in self.suppliers.values():
+            if s.spec.reserved is not None:
+                per_hour = s.reserved_fee() / h
+                self._book_spread("supplier_reserved", per_hour, s.id, 0.0, h)
+        for options in self.lanes.values():
+            for lane in options:
+                if lane.scheduled is None:
+                    continue
+                for time, _, loaded in lane.scheduled.departures_log:
+                    if loaded:
+                        led.cost(
+                            "transport_linehaul",
+                            lane.cost_per_shipment + loaded * lane.cost_per_unit,
+                            lane.origin,
+                            time,
+                        )
+
+    def _book_spread(self, part: str, per_hour: float, site: str, start: float, end: float) -> None:
+        """Book a cost that accrues evenly over [start, end), day by day."""
+        t = start
+        while t < end:
+            stop = min(end, (int(t // 24.0) + 1) * 24.0)
+            self.ledger.cost(part, per_hour * (stop - t), site, t)
+            t = stop
+
     def _balances(self, o: Outcomes) -> list[Balance]:
         """Both sides of the identity per SKU, each term from its own record."""
-        h, led, book = self.horizon, self.ledger, self.book
-        qty = book.quantity
+        h, led = self.horizon, self.ledger
+        owner, sku, qty, _ = self.book.lines()
         n = len(self.skus)
 
         def by_sku(mask: np.ndarray) -> np.ndarray:
-            return np.bincount(book.sku[mask], weights=qty[mask], minlength=n).astype(np.int64)
+            m = mask[owner]
+            return np.bincount(sku[m], weights=qty[m], minlength=n).astype(np.int64)
 
         allocated = o.status == ALLOCATED
         delivered = by_sku(allocated & (o.delivered < h))
         on_road = by_sku(allocated & (o.shipped < h) & (o.delivered >= h))
-        picking = by_sku(allocated & (o.shipped >= h))
+        in_house = by_sku(allocated & (o.shipped >= h))  # picking, packed, or waiting for a wave
         out = []
-        for k, sku in enumerate(self.skus):
+        for k, name in enumerate(self.skus):
             wip = sum(f.wip[k] for f in self.factories.values())
             in_process = (
-                int(picking[k])
+                int(in_house[k])
                 + wip
                 + sum(w.handling[k] + w.inspecting[k] for w in self.warehouses)
             )
             out.append(
                 Balance(
-                    sku=sku,
+                    sku=name,
                     initial=led.initial[k],
                     produced=led.produced[k],
                     returns_received=led.returns_received[k],
@@ -588,16 +843,8 @@ class World:
             )
         return out
 
-    def _book_spread(self, part: str, per_hour: float, site: str, start: float, end: float) -> None:
-        """Book a cost that accrues evenly over [start, end), day by day."""
-        t = start
-        while t < end:
-            stop = min(end, (int(t // 24.0) + 1) * 24.0)
-            self.ledger.cost(part, per_hour * (stop - t), site, t)
-            t = stop
-
     def _component_balances(self) -> list[ComponentBalance]:
-        """Components through each factory: bought + initial = consumed + on hand + in transit."""
+        """Components through each factory, and what suppliers say they delivered."""
         out = []
         for f in self.factories.values():
             for comp in sorted(f.components):
@@ -615,6 +862,13 @@ class World:
                         on_hand=f.components[comp],
                         bom_need=needed,
                     )
+                )
+        for comp in sorted({c for f in self.factories.values() for c in f.received}):
+            sent = sum(s.delivered.get(comp, 0) for s in self.suppliers.values())
+            got = sum(f.received.get(comp, 0) for f in self.factories.values())
+            if sent != got:
+                raise ModelError(
+                    f"suppliers delivered {sent} units of {comp!r}, factories received {got}"
                 )
         return out
 
