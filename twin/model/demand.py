@@ -304,9 +304,10 @@ def _basket(
 ) -> dict[str, np.ndarray]:
     """Extra lines of each order: Poisson(mean) of them, other SKUs drawn by the baseline mix."""
     mean = scenario.demand.basket.extra_lines_mean
-    counts = rng.poisson(mean, n) if mean > 0 and len(mix) > 1 else np.zeros(n, np.int64)
     others = np.delete(np.arange(len(mix)), k)
-    p = mix[others] / mix[others].sum()
+    weight = mix[others].sum()
+    counts = rng.poisson(mean, n) if mean > 0 and weight > 0 else np.zeros(n, np.int64)
+    p = mix[others] / weight if weight > 0 else None
     owner = np.repeat(np.arange(n), counts)
     drawn = rng.choice(others, size=len(owner), p=p) if len(owner) else np.zeros(0, np.int64)
     # one line per (order, SKU): drop repeats of a SKU within an order
