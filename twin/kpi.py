@@ -92,6 +92,8 @@ def compute(record: RunRecord) -> dict[str, float]:
     kpis["backlog_peak"] = float(levels.max())
     recoveries = [recovery_hours(times, levels, p.start, h) for p in record.pulses]
     kpis["recovery_h"] = max(recoveries) if recoveries else 0.0
+    for pulse, hours in zip(record.pulses, recoveries, strict=True):
+        kpis[f"recovery_h:{pulse.name}"] = hours
     for part in COST_PARTS:
         kpis[f"cost_{part}"] = float(record.costs.get(part, 0.0))
     kpis["cost_total"] = float(sum(kpis[f"cost_{p}"] for p in COST_PARTS))

@@ -218,6 +218,8 @@ class World:
         self.disruptions = disruption.draw(scenario, self.streams)
         self._apply_disruptions()
         self._deadlines: list[tuple[float, int]] = []
+        days = int(self.horizon // 24.0) + 1
+        self._last_mile_cost = [[0.0] * days for _ in self.warehouses]
         self._stock_samples: list[tuple[float, str, int]] = []
         self._inspection = {
             w.id: self.streams.get(f"warehouse/{w.id}/inspection") for w in self.warehouses
@@ -234,6 +236,8 @@ class World:
         self._extra = book.extra_start.tolist()
         self._promised = book.promised.tolist()
         self._time = book.time.tolist()
+        self._returned = book.return_units.tolist()
+        self._lag = book.return_lag.tolist()
         presale = np.flatnonzero(book.presale)
         self._presale = (presale, book.created[presale], book.time[presale])
 
@@ -409,20 +413,30 @@ class World:
         led.allocated[i] = t
         led.shipped[i] = leaves
         led.delivered[i] = delivered
-        led.cost(
-            "transport_last_mile", lane.cost_per_shipment + units * lane.cost_per_unit, w.id, t
+        # last-mile cost per (warehouse, day), booked to the Ledger at the end: no dict per order
+        self._last_mile_cost[w.index][int(t // 24.0)] += (
+            lane.cost_per_shipment + units * lane.cost_per_unit
         )
-        book = self.book
-        back = [(lines[0][0], int(book.return_units[i]))]
-        if len(lines) > 1:
-            a, b = self._extra[i], self._extra[i + 1]
-            back += zip(
-                (k for k, _ in lines[1:]), book.extra_return_units[a:b].tolist(), strict=True
-            )
+        r = self._returned[i]
+        if len(lines) == 1:
+            if r:
+                self.at(
+                    delivered + self._lag[i],
+                    self._return_arrives,
+                    self._returns_to or w,
+                    [(lines[0][0], r)],
+                )
+            return
+        a, b = self._extra[i], self._extra[i + 1]
+        back = [
+            (lines[0][0], r),
+            *zip(
+                (k for k, _ in lines[1:]), self.book.extra_return_units[a:b].tolist(), strict=True
+            ),
+        ]
         back = [(k, r) for k, r in back if r]
         if back:
-            to = self._returns_to or w
-            self.at(delivered + float(book.return_lag[i]), self._return_arrives, to, back)
+            self.at(delivered + self._lag[i], self._return_arrives, self._returns_to or w, back)
 
     @staticmethod
     def _carrier(options: list[Lane], ready: float, promise: float) -> Lane:
@@ -771,6 +785,9 @@ class World:
             for day, amount in enumerate(w.close(h)):
                 if amount:
                     led.cost("holding", amount, w.id, day * 24.0)
+            for day, amount in enumerate(self._last_mile_cost[w.index]):
+                if amount:
+                    led.cost("transport_last_mile", amount, w.id, day * 24.0)
         for f in self.factories.values():
             e = f.elastic_spec
             if e is not None:

@@ -13,9 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+from matplotlib import colormaps
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
 from twin.experiments.results import Detail
 
@@ -29,6 +30,7 @@ WINDOW_AFTER_H = 36.0
 """Hours shown after a livestream's start in its "Around <event>" figure."""
 
 _EVENT_SHADE = {"color": "tab:orange", "alpha": 0.15, "linewidth": 0}
+_DISRUPTION_SHADE = {"color": "tab:red", "alpha": 0.12, "linewidth": 0}
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +59,20 @@ def live_events(events: pd.DataFrame) -> list[LiveEvent]:
     ]
 
 
+def disruption_windows(disruptions: pd.DataFrame) -> list[tuple[float, float]]:
+    """The union of the disruption windows (h) as disjoint sorted `(start, end)` intervals."""
+    if disruptions.empty:
+        return []
+    merged: list[tuple[float, float]] = []
+    for start, end in sorted(zip(disruptions["start"], disruptions["end"], strict=True)):
+        lo, hi = float(start), float(end)
+        if merged and lo <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], hi))
+        else:
+            merged.append((lo, hi))
+    return merged
+
+
 def to_png_base64(fig: Figure, dpi: int = DPI) -> str:
     """Render a figure to PNG and return it base64-encoded, ready for a `data:` URI."""
     buffer = io.BytesIO()
@@ -70,8 +86,8 @@ def _no_data(ax: Axes, what: str) -> None:
 
 
 def stock_figure(detail: Detail) -> Figure:
-    """On-hand units per warehouse over time (days), livestream windows shaded."""
-    fig = Figure(figsize=(9.0, 3.8), layout="constrained")
+    """On-hand units per warehouse over time (days), livestream and disruption windows shaded."""
+    fig = Figure(figsize=(9.0, 4.2), layout="constrained")
     ax = fig.add_subplot()
     stock = detail.stock
     if stock.empty:
@@ -79,6 +95,10 @@ def stock_figure(detail: Detail) -> Figure:
     for warehouse, rows in stock.groupby("warehouse", sort=True):
         rows = rows.sort_values("time", kind="stable")
         ax.plot(rows["time"] / 24.0, rows["units"], label=str(warehouse), linewidth=1.4)
+    for i, (start, end) in enumerate(disruption_windows(detail.disruptions)):
+        ax.axvspan(
+            start / 24.0, end / 24.0, label="disruption" if i == 0 else None, **_DISRUPTION_SHADE
+        )
     for i, event in enumerate(live_events(detail.events)):
         ax.axvspan(
             event.start / 24.0,
@@ -91,8 +111,16 @@ def stock_figure(detail: Detail) -> Figure:
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.set_ylim(bottom=0)
     ax.grid(True, alpha=0.3)
-    if ax.get_legend_handles_labels()[0]:
-        ax.legend(loc="best", fontsize="small")
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(
+            handles,
+            labels,
+            loc="outside lower center",
+            ncols=min(len(handles), 8),
+            fontsize="small",
+            frameon=False,
+        )
     return fig
 
 
@@ -188,3 +216,57 @@ def cost_figure(costs: dict[str, float]) -> Figure:
     ax.margins(x=0.15)
     ax.grid(True, axis="x", alpha=0.3)
     return fig
+
+
+def cost_by_day(cost_table: pd.DataFrame) -> pd.DataFrame:
+    """Cost per day (rows, every day from 0 to the last) and part (columns, largest total first)."""
+    if cost_table.empty:
+        return pd.DataFrame()
+    wide = cost_table.pivot_table(
+        index="day", columns="part", values="amount", aggfunc="sum", fill_value=0.0
+    )
+    days = range(0, int(cost_table["day"].max()) + 1)
+    wide = wide.reindex(days, fill_value=0.0)
+    order = wide.sum().sort_values(ascending=False, kind="stable").index
+    return wide[order]
+
+
+def cost_by_day_figure(cost_table: pd.DataFrame) -> Figure:
+    """Bars of cost per day, stacked by part (largest part at the bottom), legend beside."""
+    fig = Figure(figsize=(9.0, 4.2), layout="constrained")
+    ax = fig.add_subplot()
+    wide = cost_by_day(cost_table)
+    if wide.empty:
+        _no_data(ax, "cost")
+        return fig
+    days = wide.index.to_numpy(dtype=float)
+    bottom = np.zeros(len(days))
+    colours = _part_colours(list(wide.columns))
+    for part in wide.columns:
+        values = wide[part].to_numpy(dtype=float)
+        ax.bar(days, values, bottom=bottom, width=0.8, label=str(part), color=colours[part])
+        bottom += values
+    ax.set_xlabel("day")
+    ax.set_ylabel("cost per day")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set_xlim(days[0] - 0.6, days[-1] + 0.6)
+    ax.grid(True, axis="y", alpha=0.3)
+    ax.set_axisbelow(True)
+    handles, labels = ax.get_legend_handles_labels()
+    fig.legend(
+        handles[::-1],
+        labels[::-1],
+        loc="outside right upper",
+        fontsize="small",
+        frameon=False,
+        title="cost part",
+        title_fontsize="small",
+    )
+    return fig
+
+
+def _part_colours(parts: list[object]) -> dict[object, object]:
+    """A distinct colour per cost part (tab10, then tab20 when there are more than ten)."""
+    cmap = colormaps["tab10" if len(parts) <= 10 else "tab20"]
+    return {part: cmap(i % cmap.N) for i, part in enumerate(parts)}

@@ -28,7 +28,15 @@ KPI_DESCRIPTIONS: Mapping[str, str] = {
     "lost_sales": "Units of orders cancelled while backordered",
     "backlog_peak": "Largest number of open backorder units at any time",
     "recovery_h": "Hours from a pulse's start until backlog is back to its pre-pulse level",
+    "otd_disrupted": "OTD of orders created while any disruption was active",
+    "otd_normal": "OTD of orders created while no disruption was active",
+    "fill_rate_disrupted": "Fill rate of orders created while any disruption was active",
+    "fill_rate_normal": "Fill rate of orders created while no disruption was active",
     "cost_total": "Total cost over the run (sum of the cost parts)",
+    "cost_procurement": (
+        "Cost: components bought from suppliers (contract price, surcharge above contract)"
+    ),
+    "cost_supplier_reserved": "Cost: supplier capacity reserved (fee per unit-day, used or not)",
     "cost_production_regular": "Cost: production on regular capacity",
     "cost_production_elastic": "Cost: production on elastic capacity (unit cost + premium)",
     "cost_elastic_reserved": "Cost: elastic capacity reserved (fee per unit-hour, used or not)",
@@ -48,7 +56,11 @@ KPI_DESCRIPTIONS: Mapping[str, str] = {
 }
 """Short planner-facing description of each known KPI; unknown KPIs show only their name."""
 
+RECOVERY_PREFIX = "recovery_h:"
+"""Per-pulse recovery KPIs are named `recovery_h:<pulse name>`."""
+
 _RATE_KPIS = frozenset({"fill_rate", "immediate_fill_rate", "otd", "return_rate"})
+_RATE_PREFIXES = ("utilisation", "otd_", "fill_rate_")
 _MONEY_KPIS = frozenset({"revenue", "profit"})
 _HOUR_KPIS = frozenset({"lead_time_p50", "lead_time_p95", "recovery_h"})
 
@@ -64,6 +76,10 @@ th { background: #f3f3f3; }
 code { font-size: 0.9rem; }
 figure { margin: 0.5rem 0 1.5rem; }
 figure img { max-width: 100%; height: auto; }
+.wide { overflow-x: auto; }
+table.by-site { font-size: 0.85rem; }
+table.by-site th, table.by-site td { padding: 0.3rem 0.45rem; }
+table.by-site thead th { vertical-align: bottom; }
 """
 
 MISSING = "–"
@@ -72,11 +88,11 @@ MISSING = "–"
 
 def kpi_kind(kpi: str) -> str:
     """Classify a KPI by name as `rate`, `money`, `hours` or `count`, which sets its format."""
-    if kpi in _RATE_KPIS or kpi.startswith("utilisation"):
+    if kpi in _RATE_KPIS or kpi.startswith(_RATE_PREFIXES):
         return "rate"
     if kpi in _MONEY_KPIS or kpi.startswith("cost_"):
         return "money"
-    if kpi in _HOUR_KPIS or kpi.startswith("lead_time_") or kpi.endswith("_h"):
+    if kpi in _HOUR_KPIS or kpi.startswith(("lead_time_", RECOVERY_PREFIX)) or kpi.endswith("_h"):
         return "hours"
     return "count"
 
@@ -113,6 +129,12 @@ def format_ci(kpi: str, low: float, high: float) -> str:
 
 def describe_kpi(kpi: str) -> str:
     """Return the planner-facing description of a KPI, or "" when the KPI is unknown."""
+    if kpi.startswith(RECOVERY_PREFIX) and len(kpi) > len(RECOVERY_PREFIX):
+        pulse = kpi[len(RECOVERY_PREFIX) :]
+        return (
+            f"Hours from {pulse}'s start until backlog is back to its pre-pulse level "
+            "(censored at the horizon)"
+        )
     return KPI_DESCRIPTIONS.get(kpi, "")
 
 
@@ -205,13 +227,95 @@ def cost_table(costs: dict[str, float]) -> str:
     )
 
 
+def _money(amount: float) -> str:
+    """Format an amount of money with thousands separators and no decimals."""
+    return f"{amount:,.0f}" if math.isfinite(amount) else MISSING
+
+
+def _breakable(name: str) -> str:
+    """Escape an identifier and let it wrap after its underscores (narrow table headers)."""
+    return escape(name).replace("_", "_<wbr>")
+
+
+def cost_by_site_table(cost_table: pd.DataFrame) -> str:
+    """Cost per site (rows) and part (columns) over the run, with totals; "" when no costs."""
+    if cost_table.empty:
+        return ""
+    wide = cost_table.pivot_table(index="site", columns="part", values="amount", aggfunc="sum")
+    parts = wide.sum().sort_values(ascending=False, kind="stable").index
+    sites = wide.sum(axis=1).sort_values(ascending=False, kind="stable").index
+    wide = wide.loc[sites, parts]
+    head = (
+        "<tr><th>site</th>"
+        + "".join(f'<th class="num"><code>{_breakable(str(p))}</code></th>' for p in parts)
+        + '<th class="num">total</th></tr>'
+    )
+    rows = []
+    for site, row in wide.iterrows():
+        cells = "".join(
+            f'<td class="num">{_money(v) if pd.notna(v) else MISSING}</td>' for v in row
+        )
+        rows.append(
+            f"<tr><td>{escape(str(site))}</td>{cells}"
+            f'<th class="num">{_money(float(row.sum()))}</th></tr>'
+        )
+    totals = "".join(f'<th class="num">{_money(float(wide[p].sum()))}</th>' for p in parts)
+    rows.append(
+        f'<tr><th>total</th>{totals}<th class="num">{_money(float(wide.sum().sum()))}</th></tr>'
+    )
+    return (
+        f'<div class="wide"><table class="by-site">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table></div>"
+    )
+
+
+def disruption_table(disruptions: pd.DataFrame) -> str:
+    """One row per disruption, in start order: kind, target, start, duration, severity."""
+    if disruptions.empty:
+        return ""
+    head = (
+        '<tr><th>kind</th><th>target</th><th class="num">start (day)</th>'
+        '<th class="num">duration (h)</th><th class="num">severity</th></tr>'
+    )
+    rows = []
+    ordered = disruptions.sort_values(["start", "kind", "target"], kind="stable")
+    for _, row in ordered.iterrows():
+        start, end, severity = (_as_float(row[c]) for c in ("start", "end", "severity"))
+        rows.append(
+            f"<tr><td>{escape(str(row['kind']))}</td><td>{escape(str(row['target']))}</td>"
+            f'<td class="num">{start / 24.0:,.1f}</td>'
+            f'<td class="num">{end - start:,.1f}</td>'
+            f'<td class="num">{MISSING if math.isnan(severity) else f"{severity:.2f}"}</td></tr>'
+        )
+    return (
+        f'<table class="disruptions">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
+
+
 def detail_sections(detail: Detail) -> list[str]:
-    """HTML of the replication-0 sections: stock, one window per livestream, cost breakdown."""
+    """HTML of the replication-0 sections: stock, disruptions, livestream windows and costs."""
+    has_disruptions = not detail.disruptions.empty
+    bands = (
+        "shaded bands are livestreams (orange) and disruptions (red)"
+        if has_disruptions
+        else "shaded bands are livestreams"
+    )
     sections = [
         "<h2>Stock over time</h2>",
-        "<p>On-hand units per warehouse (replication 0); shaded bands are livestreams.</p>",
+        f"<p>On-hand units per warehouse (replication 0); {bands}.</p>",
         _render(lambda: figures.stock_figure(detail), "On-hand stock per warehouse over time"),
     ]
+    if has_disruptions:
+        sections += [
+            "<h2>Disruptions</h2>",
+            "<p>Disruptions of replication 0. Severity is the share of capacity lost for a "
+            "carrier capacity cut and the lead-time factor for a lead-time spike; other kinds "
+            "take the target fully down.</p>",
+            disruption_table(detail.disruptions),
+        ]
     for event in figures.live_events(detail.events):
         sections += [
             f"<h2>Around {escape(event.name)}</h2>",
@@ -227,6 +331,17 @@ def detail_sections(detail: Detail) -> list[str]:
         _render(lambda: figures.cost_figure(detail.costs), "Cost parts over the run"),
         cost_table(detail.costs),
     ]
+    if not detail.cost_table.empty:
+        sections += [
+            "<h2>Costs by day</h2>",
+            "<p>Cost arising on each day of the run (replication 0), stacked by cost part.</p>",
+            _render(
+                lambda: figures.cost_by_day_figure(detail.cost_table), "Cost per day by cost part"
+            ),
+            "<h2>Cost by site</h2>",
+            "<p>Cost over the run (replication 0) by the site where it arose.</p>",
+            cost_by_site_table(detail.cost_table),
+        ]
     return sections
 
 
