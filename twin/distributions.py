@@ -76,19 +76,12 @@ class Exponential:
         return self.mean_value**2
 
 
-@dataclass(frozen=True, slots=True)
-class Gamma:
-    """Gamma parametrised by mean and coefficient of variation (cv = 1 is exponential)."""
+class _MeanCv:
+    """Moments of a distribution set by its mean and coefficient of variation."""
 
+    __slots__ = ()
     mean_value: float
     cv: float
-
-    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
-        """Shape 1/cv², scale mean·cv²; a cv below `TINY_CV` is the constant mean."""
-        if self.cv < TINY_CV:
-            return np.full(size, self.mean_value)
-        shape = 1.0 / self.cv**2
-        return rng.gamma(shape, self.mean_value / shape, size)
 
     @property
     def mean(self) -> float:
@@ -102,7 +95,22 @@ class Gamma:
 
 
 @dataclass(frozen=True, slots=True)
-class LogNormal:
+class Gamma(_MeanCv):
+    """Gamma parametrised by mean and coefficient of variation (cv = 1 is exponential)."""
+
+    mean_value: float
+    cv: float
+
+    def sample(self, rng: np.random.Generator, size: int) -> np.ndarray:
+        """Shape 1/cv², scale mean·cv²; a cv below `TINY_CV` is the constant mean."""
+        if self.cv < TINY_CV:
+            return np.full(size, self.mean_value)
+        shape = 1.0 / self.cv**2
+        return rng.gamma(shape, self.mean_value / shape, size)
+
+
+@dataclass(frozen=True, slots=True)
+class LogNormal(_MeanCv):
     """Log-normal parametrised by mean and coefficient of variation."""
 
     mean_value: float
@@ -123,16 +131,6 @@ class LogNormal:
         if self.cv < TINY_CV:
             return np.full(size, self.mean_value)
         return rng.lognormal(self.mu, self.sigma, size)
-
-    @property
-    def mean(self) -> float:
-        """The configured mean."""
-        return self.mean_value
-
-    @property
-    def variance(self) -> float:
-        """(cv·mean)²."""
-        return (self.cv * self.mean_value) ** 2
 
     @classmethod
     def from_quantiles(cls, p50: float, p90: float) -> LogNormal:

@@ -7,7 +7,7 @@ from typing import Literal
 from pydantic import model_validator
 
 from twin.policies.registry import REGISTRY, PolicyParams
-from twin.policies.replenishment import Levels, level_for
+from twin.policies.replenishment import Levels, check_s_below_big_s, level_for
 from twin.state import Decision, NetworkInfo, PurchaseOrder, State
 
 Tier = Literal["strategic", "agile", "backup"]
@@ -30,14 +30,7 @@ class ComponentsMinMax:
 
         @model_validator(mode="after")
         def _s_below_big_s(self) -> ComponentsMinMax.Params:
-            keys = {"default"} | {
-                k for levels in (self.s, self.S) if isinstance(levels, dict) for k in levels
-            }
-            for key in sorted(keys):
-                low, high = level_for(self.s, key), level_for(self.S, key)
-                if low is not None and high is not None and low >= high:
-                    where = "" if key == "default" else f" for {key!r}"
-                    raise ValueError(f"s (={low}) must be < S (={high}){where}")
+            check_s_below_big_s(self.s, self.S)
             return self
 
     def __init__(self, params: Params, network: NetworkInfo) -> None:

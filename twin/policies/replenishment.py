@@ -26,6 +26,16 @@ def level_for(levels: Levels, sku: str) -> int | None:
     return levels.get(sku, levels.get("default"))
 
 
+def check_s_below_big_s(s: Levels, big_s: Levels) -> None:
+    """Raise `ValueError` when a reorder point s is not below its order-up-to level S."""
+    keys = {"default"} | {k for levels in (s, big_s) if isinstance(levels, dict) for k in levels}
+    for key in sorted(keys):
+        low, high = level_for(s, key), level_for(big_s, key)
+        if low is not None and high is not None and low >= high:
+            where = "" if key == "default" else f" for {key!r}"
+            raise ValueError(f"s (={low}) must be < S (={high}){where}")
+
+
 def replenish(network: NetworkInfo, site: str, sku: str, quantity: int) -> Decision:
     """The decision that brings `quantity` units of `sku` towards `site` from its source."""
     source = network.source_of[site]
@@ -76,15 +86,7 @@ class MinMax:
 
         @model_validator(mode="after")
         def _s_below_big_s(self) -> MinMax.Params:
-            skus = {"default"}
-            for levels in (self.s, self.S):
-                if isinstance(levels, dict):
-                    skus |= set(levels)
-            for sku in sorted(skus):
-                low, high = level_for(self.s, sku), level_for(self.S, sku)
-                if low is not None and high is not None and low >= high:
-                    where = "" if sku == "default" else f" for {sku!r}"
-                    raise ValueError(f"s (={low}) must be < S (={high}){where}")
+            check_s_below_big_s(self.s, self.S)
             return self
 
     def __init__(self, params: Params, network: NetworkInfo) -> None:

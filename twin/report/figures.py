@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 from matplotlib import colormaps
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, StrMethodFormatter
 
@@ -30,7 +31,13 @@ WINDOW_AFTER_H = 36.0
 """Hours shown after a livestream's start in its "Around <event>" figure."""
 
 _EVENT_SHADE = {"color": "tab:orange", "alpha": 0.15, "linewidth": 0}
-_DISRUPTION_SHADE = {"color": "tab:red", "alpha": 0.12, "linewidth": 0}
+_DISRUPTION_SHADE = {
+    "facecolor": to_rgba("tab:red", 0.06),
+    "edgecolor": to_rgba("tab:red", 0.35),
+    "hatch": "//",
+    "linewidth": 0,
+}
+"""Hatched so that a livestream inside a disruption window still reads as its own band."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -163,7 +170,7 @@ def event_title(event: LiveEvent) -> str:
 def event_figure(detail: Detail, event: LiveEvent) -> Figure:
     """Demand by channel and backlog units from 6 h before to 36 h after one livestream's start."""
     lo, hi = event.start - WINDOW_BEFORE_H, event.start + WINDOW_AFTER_H
-    fig = Figure(figsize=(9.0, 3.8), layout="constrained")
+    fig = Figure(figsize=(9.0, 4.2), layout="constrained")
     ax = fig.add_subplot()
     ax.axvspan(0.0, event.duration, label="livestream on air", **_EVENT_SHADE)
     demand = _demand_in_window(detail.demand, lo, hi)
@@ -176,6 +183,7 @@ def event_figure(detail: Detail, event: LiveEvent) -> Figure:
     ax.set_ylim(bottom=0)
     ax.set_xlabel(f"hours from {event.name} start")
     ax.set_ylabel("orders per 15 min")
+    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
     ax.grid(True, alpha=0.3)
 
     twin_ax = ax.twinx()
@@ -191,10 +199,18 @@ def event_figure(detail: Detail, event: LiveEvent) -> Figure:
     )
     twin_ax.set_ylim(bottom=0)
     twin_ax.set_ylabel("backlog (units)")
+    twin_ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
 
     handles, labels = ax.get_legend_handles_labels()
     more_handles, more_labels = twin_ax.get_legend_handles_labels()
-    ax.legend(handles + more_handles, labels + more_labels, loc="upper right", fontsize="small")
+    fig.legend(
+        handles + more_handles,
+        labels + more_labels,
+        loc="outside lower center",
+        ncols=min(len(handles) + len(more_handles), 5),
+        fontsize="small",
+        frameon=False,
+    )
     ax.set_title(event_title(event))
     return fig
 

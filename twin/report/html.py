@@ -299,7 +299,7 @@ def detail_sections(detail: Detail) -> list[str]:
     """HTML of the replication-0 sections: stock, disruptions, livestream windows and costs."""
     has_disruptions = not detail.disruptions.empty
     bands = (
-        "shaded bands are livestreams (orange) and disruptions (red)"
+        "shaded bands are livestreams (orange) and disruptions (red, hatched)"
         if has_disruptions
         else "shaded bands are livestreams"
     )
