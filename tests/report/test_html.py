@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import html
 import re
 from pathlib import Path
 
@@ -46,7 +47,29 @@ def summarise(kpis: pd.DataFrame) -> pd.DataFrame:
     return summary
 
 
-def make_detail(n_events: int = 2) -> Detail:
+COST_TABLE = pd.DataFrame(
+    {
+        "part": ["procurement", "procurement", "holding", "holding", "transport_last_mile"],
+        "site": ["sup_a", "sup_a", "central", "fwd_north", "fwd_north"],
+        "day": [0, 3, 1, 1, 4],
+        "amount": [1_000.0, 2_500.0, 300.0, 200.4, 4_000.0],
+    }
+)
+
+DISRUPTIONS = pd.DataFrame(
+    {
+        "kind": ["carrier_capacity_cut", "supplier_outage", "warehouse_closure"],
+        "target": ["central->fwd_north", "sup_a", "fwd_north"],
+        "start": [60.0, 36.0, 62.0],
+        "end": [96.0, 84.0, 67.5],
+        "severity": [0.6, 1.0, 1.0],
+    }
+)
+
+
+def make_detail(
+    n_events: int = 2, with_costs_by_site: bool = True, with_disruptions: bool = True
+) -> Detail:
     hours = np.arange(0.0, 24.0 * 6, 1.0)
     stock = pd.concat(
         [
@@ -87,7 +110,15 @@ def make_detail(n_events: int = 2) -> Detail:
         "cost_transport_last_mile": 40_000.0,
         "cost_returns": 17_250.0,
     }
-    return Detail(stock=stock, backlog=backlog, demand=demand, costs=costs, events=events)
+    return Detail(
+        stock=stock,
+        backlog=backlog,
+        demand=demand,
+        costs=costs,
+        events=events,
+        cost_table=COST_TABLE.copy() if with_costs_by_site else pd.DataFrame(),
+        disruptions=DISRUPTIONS.copy() if with_disruptions else pd.DataFrame(),
+    )
 
 
 def make_result(detail: Detail | None = None, scenario: str = "tiny") -> RunResult:
@@ -127,11 +158,14 @@ def test_report_is_self_contained_with_kpis_and_ci(tmp_path: Path) -> None:
 
 def test_one_image_per_figure_when_detail_present(tmp_path: Path) -> None:
     for n_events in (1, 2):
-        text = write_report(make_result(make_detail(n_events)), tmp_path / "r.html").read_text()
-        pngs = images(text)
-        assert len(pngs) == 1 + n_events + 1
-        assert text.count("data:image/png;base64,") == len(pngs)
-        assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in pngs)
+        for with_costs_by_site in (False, True):
+            detail = make_detail(n_events, with_costs_by_site=with_costs_by_site)
+            text = write_report(make_result(detail), tmp_path / "r.html").read_text()
+            pngs = images(text)
+            # stock + one per livestream + cost breakdown + costs by day (when there is a table)
+            assert len(pngs) == 1 + n_events + 1 + int(with_costs_by_site)
+            assert text.count("data:image/png;base64,") == len(pngs)
+            assert all(png.startswith(b"\x89PNG\r\n\x1a\n") for png in pngs)
     assert "<h2>Stock over time</h2>" in text
     assert "<h2>Around double11</h2>" in text and "<h2>Around flash</h2>" in text
     assert "drawn uplift M = 42.5×" in text
@@ -146,9 +180,12 @@ def test_sections_in_planner_order(tmp_path: Path) -> None:
         "<h1>",
         "Key performance indicators",
         "Stock over time",
+        "<h2>Disruptions</h2>",
         "Around double11",
         "Around flash",
         "Cost breakdown",
+        "Costs by day",
+        "Cost by site",
     ]
     positions = [text.index(mark) for mark in marks]
     assert positions == sorted(positions)
@@ -163,10 +200,91 @@ def test_without_detail_only_the_table(tmp_path: Path) -> None:
 
 
 def test_text_is_escaped(tmp_path: Path) -> None:
-    result = make_result(make_detail(), scenario="<script>alert(1)</script> & co")
+    detail = make_detail()
+    detail.cost_table.loc[0, "site"] = "<b>sup & co</b>"
+    detail.cost_table.loc[2, "part"] = "<i>holding</i>"
+    detail.disruptions.loc[1, "kind"] = "<script>outage</script>"
+    result = make_result(detail, scenario="<script>alert(1)</script> & co")
     text = write_report(result, tmp_path / "r.html").read_text()
-    assert "<script>" not in text
+    assert "<script>" not in text and "<b>" not in text and "<i>" not in text
     assert "&lt;script&gt;alert(1)&lt;/script&gt; &amp; co" in text
+    assert "&lt;b&gt;sup &amp; co&lt;/b&gt;" in text
+    assert "&lt;script&gt;outage&lt;/script&gt;" in text
+    assert "central-&gt;fwd_north" in text
+    assert "&lt;i&gt;holding&lt;/i&gt;" in text
+
+
+def table(text: str, css_class: str) -> str:
+    start = text.index(f'<table class="{css_class}">')
+    return text[start : text.index("</table>", start)]
+
+
+def cells(row_html: str) -> list[str]:
+    found = re.findall(r"<t[dh][^>]*>(.*?)</t[dh]>", row_html)
+    return [html.unescape(re.sub(r"<[^>]+>", "", c)) for c in found]
+
+
+def test_cost_by_site_table_has_totals_and_money(tmp_path: Path) -> None:
+    text = write_report(make_result(make_detail()), tmp_path / "r.html").read_text()
+    assert "<h2>Costs by day</h2>" in text and "<h2>Cost by site</h2>" in text
+    rows = [cells(r) for r in re.findall(r"<tr>.*?</tr>", table(text, "by-site"))]
+    # parts (columns) and sites (rows) both by total, largest first; "–" where a site had none
+    assert rows[0] == ["site", "transport_last_mile", "procurement", "holding", "total"]
+    assert rows[1:] == [
+        ["fwd_north", "4,000", "–", "200", "4,200"],
+        ["sup_a", "–", "3,500", "–", "3,500"],
+        ["central", "–", "–", "300", "300"],
+        ["total", "4,000", "3,500", "500", "8,000"],
+    ]
+
+
+def test_disruption_table_in_days_and_hours(tmp_path: Path) -> None:
+    text = write_report(make_result(make_detail()), tmp_path / "r.html").read_text()
+    rows = [cells(r) for r in re.findall(r"<tr>.*?</tr>", table(text, "disruptions"))]
+    assert rows == [
+        ["kind", "target", "start (day)", "duration (h)", "severity"],
+        ["supplier_outage", "sup_a", "1.5", "48.0", "1.00"],
+        ["carrier_capacity_cut", "central->fwd_north", "2.5", "36.0", "0.60"],
+        ["warehouse_closure", "fwd_north", "2.6", "5.5", "1.00"],
+    ]
+    assert "disruptions (red, hatched)" in text
+
+
+def test_cost_and_disruption_sections_skipped_when_empty(tmp_path: Path) -> None:
+    detail = make_detail(with_costs_by_site=False, with_disruptions=False)
+    text = write_report(make_result(detail), tmp_path / "r.html").read_text()
+    assert "Costs by day" not in text and "Cost by site" not in text
+    assert "<h2>Disruptions</h2>" not in text
+    assert 'class="by-site"' not in text and 'class="disruptions"' not in text
+    assert "shaded bands are livestreams." in text
+    assert "<h2>Cost breakdown</h2>" in text
+
+
+def test_stock_figure_shades_merged_disruption_windows() -> None:
+    fig = figures.stock_figure(make_detail())
+    ax = fig.axes[0]
+    labels = [text.get_text() for legend in fig.legends for text in legend.get_texts()]
+    assert "disruption" in labels and "livestream" in labels
+    # 36–96 h overlap into one window; plus one per livestream
+    assert len(ax.patches) == 1 + 2
+    assert figures.disruption_windows(DISRUPTIONS) == [(36.0, 96.0)]
+    assert figures.disruption_windows(pd.DataFrame()) == []
+
+
+def test_disruption_windows_keep_gaps() -> None:
+    frame = pd.DataFrame({"start": [10.0, 0.0, 4.0], "end": [12.0, 5.0, 6.0]})
+    assert figures.disruption_windows(frame) == [(0.0, 6.0), (10.0, 12.0)]
+
+
+def test_cost_by_day_fills_missing_days_and_orders_parts() -> None:
+    wide = figures.cost_by_day(COST_TABLE)
+    assert wide.index.tolist() == [0, 1, 2, 3, 4]
+    assert wide.columns.tolist() == ["transport_last_mile", "procurement", "holding"]
+    assert wide.loc[1, "holding"] == pytest.approx(500.4)
+    assert wide.loc[2].sum() == 0.0
+    assert figures.cost_by_day(pd.DataFrame()).empty
+    empty = figures.cost_by_day_figure(pd.DataFrame())
+    assert "no cost recorded" in [t.get_text() for t in empty.axes[0].texts]
 
 
 def test_title_overrides_scenario(tmp_path: Path) -> None:
@@ -227,6 +345,13 @@ def test_failing_replace_leaves_old_report_and_no_temp(
         ("lost_sales", 12_345.0, "12,345"),
         ("lost_sales", 3.25, "3.2"),
         ("orders", float("nan"), "–"),
+        ("otd_disrupted", 0.6482, "64.8%"),
+        ("otd_normal", 0.912, "91.2%"),
+        ("fill_rate_disrupted", 0.66764, "66.8%"),
+        ("fill_rate_normal", 0.93, "93.0%"),
+        ("recovery_h:double11_main/replay", 27.26, "27.3 h"),
+        ("cost_procurement", 185_529.55, "185,530"),
+        ("cost_supplier_reserved", 2_240.0, "2,240"),
     ],
 )
 def test_format_value(kpi: str, value: float, expected: str) -> None:
@@ -254,8 +379,45 @@ def test_unknown_kpi_has_no_description_known_has_one() -> None:
         "restocked_units",
         "orders",
         "units_demanded",
+        "cost_procurement",
+        "cost_supplier_reserved",
+        "otd_disrupted",
+        "otd_normal",
+        "fill_rate_disrupted",
+        "fill_rate_normal",
+        "recovery_h:flash_sale",
     ]:
         assert report_html.describe_kpi(kpi), kpi
+
+
+def test_new_kpi_descriptions() -> None:
+    describe = report_html.describe_kpi
+    assert describe("cost_procurement") == (
+        "Cost: components bought from suppliers (contract price, surcharge above contract)"
+    )
+    assert describe("cost_supplier_reserved") == (
+        "Cost: supplier capacity reserved (fee per unit-day, used or not)"
+    )
+    assert "any disruption" in describe("otd_disrupted")
+    assert describe("otd_disrupted") != describe("otd_normal")
+    assert describe("fill_rate_disrupted") != describe("fill_rate_normal")
+    assert describe("recovery_h:double11_main/replay") == (
+        "Hours from double11_main/replay's start until backlog is back to its pre-pulse level "
+        "(censored at the horizon)"
+    )
+    assert describe("recovery_h:") == ""
+
+
+def test_pulse_recovery_kpi_in_table_is_escaped_and_in_hours() -> None:
+    summary = pd.DataFrame(
+        {"mean": [12.5], "std": [1.0], "n": [2], "ci_low": [3.0], "ci_high": [22.0]},
+        index=pd.Index(["recovery_h:<live>"], name="kpi"),
+    )
+    rendered = report_html.kpi_table(summary)
+    assert "<live>" not in rendered
+    assert "<code>recovery_h:&lt;live&gt;</code>" in rendered
+    assert "Hours from &lt;live&gt;&#x27;s start" in rendered
+    assert "12.5 h" in rendered and "[3.0 h, 22.0 h]" in rendered
 
 
 def test_backlog_window_holds_value_at_window_start() -> None:

@@ -39,6 +39,9 @@ _DISRUPTION_SHADE = {
 }
 """Hatched so that a livestream inside a disruption window still reads as its own band."""
 
+_MAX_DAY_TICKS = 21
+"""Up to this many days, the costs-by-day figure labels every day."""
+
 
 @dataclass(frozen=True, slots=True)
 class LiveEvent:
@@ -265,7 +268,10 @@ def cost_by_day_figure(cost_table: pd.DataFrame) -> Figure:
     ax.set_xlabel("day")
     ax.set_ylabel("cost per day")
     ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    if len(days) <= _MAX_DAY_TICKS:
+        ax.set_xticks(days)
+    else:
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlim(days[0] - 0.6, days[-1] + 0.6)
     ax.grid(True, axis="y", alpha=0.3)
     ax.set_axisbelow(True)

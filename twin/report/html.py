@@ -79,7 +79,8 @@ figure img { max-width: 100%; height: auto; }
 .wide { overflow-x: auto; }
 table.by-site { font-size: 0.85rem; }
 table.by-site th, table.by-site td { padding: 0.3rem 0.45rem; }
-table.by-site thead th { vertical-align: bottom; }
+table.by-site thead th { vertical-align: bottom; white-space: normal; }
+table.by-site code { font-size: 0.8rem; }
 """
 
 MISSING = "–"
@@ -252,9 +253,7 @@ def cost_by_site_table(cost_table: pd.DataFrame) -> str:
     )
     rows = []
     for site, row in wide.iterrows():
-        cells = "".join(
-            f'<td class="num">{_money(v) if pd.notna(v) else MISSING}</td>' for v in row
-        )
+        cells = "".join(f'<td class="num">{_money(float(v))}</td>' for v in row)
         rows.append(
             f"<tr><td>{escape(str(site))}</td>{cells}"
             f'<th class="num">{_money(float(row.sum()))}</th></tr>'
