@@ -41,7 +41,9 @@ def detail_of(record: RunRecord) -> Detail:
     counts["time"] = counts.pop("bin") * DEMAND_BIN_HOURS
     times, levels = kpi.backlog_series(record)
     return Detail(
-        stock=pd.DataFrame(record.stock_samples, columns=["time", "warehouse", "units"]),
+        stock=_with_roles(
+            pd.DataFrame(record.stock_samples, columns=["time", "warehouse", "units"]), record
+        ),
         backlog=pd.DataFrame({"time": times, "units": levels}),
         demand=counts[["time", "channel", "orders"]],
         costs={part: float(record.costs.get(part, 0.0)) for part in kpi.COST_PARTS},
@@ -61,3 +63,9 @@ def detail_of(record: RunRecord) -> Detail:
             columns=["name", "start", "duration", "decay", "uplift"],
         ),
     )
+
+
+def _with_roles(stock: pd.DataFrame, record: RunRecord) -> pd.DataFrame:
+    """Add each warehouse's role (`central` or `forward`), so plots can group by it."""
+    roles = {w: getattr(record.scenario.sites[w], "role", "") for w in record.warehouses}
+    return stock.assign(role=stock["warehouse"].map(roles))

@@ -15,7 +15,7 @@ import pandas as pd
 class Detail:
     """Time series of one replication, for plots.
 
-    - `stock`: columns `time` (h), `warehouse`, `units` (on hand over all SKUs), sampled hourly.
+    - `stock`: columns `time` (h), `warehouse`, `role`, `units` (on hand over all SKUs), hourly.
     - `backlog`: columns `time` (h), `units` (open backorder units), one row per change (a step
       function: the value holds until the next row).
     - `demand`: columns `time` (h, start of a 15-minute bin), `channel` (`baseline` or the

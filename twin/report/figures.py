@@ -97,31 +97,40 @@ def _no_data(ax: Axes, what: str) -> None:
 
 def stock_figure(detail: Detail) -> Figure:
     """On-hand units per warehouse over time (days), livestream and disruption windows shaded."""
-    fig = Figure(figsize=(9.0, 4.2), layout="constrained")
-    ax = fig.add_subplot()
     stock = detail.stock
+    # a central warehouse holds many times a forward one's stock: give each role its own panel
+    roles = sorted(stock["role"].unique()) if "role" in stock.columns else []
+    panels = [stock[stock["role"] == r] for r in roles] if len(roles) > 1 else [stock]
+    fig = Figure(figsize=(9.0, 2.6 + 2.2 * len(panels)), layout="constrained")
+    axes = fig.subplots(len(panels), 1, sharex=True, squeeze=False)[:, 0]
     if stock.empty:
-        _no_data(ax, "stock")
-    for warehouse, rows in stock.groupby("warehouse", sort=True):
-        rows = rows.sort_values("time", kind="stable")
-        ax.plot(rows["time"] / 24.0, rows["units"], label=str(warehouse), linewidth=1.4)
-    for i, (start, end) in enumerate(disruption_windows(detail.disruptions)):
-        ax.axvspan(
-            start / 24.0, end / 24.0, label="disruption" if i == 0 else None, **_DISRUPTION_SHADE
-        )
-    for i, event in enumerate(live_events(detail.events)):
-        ax.axvspan(
-            event.start / 24.0,
-            (event.start + event.duration) / 24.0,
-            label="livestream" if i == 0 else None,
-            **_EVENT_SHADE,
-        )
-    ax.set_xlabel("time (days)")
-    ax.set_ylabel("on-hand units")
-    ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
-    ax.set_ylim(bottom=0)
-    ax.grid(True, alpha=0.3)
-    handles, labels = ax.get_legend_handles_labels()
+        _no_data(axes[0], "stock")
+    for ax, panel in zip(axes, panels, strict=True):
+        for warehouse, rows in panel.groupby("warehouse", sort=True):
+            rows = rows.sort_values("time", kind="stable")
+            ax.plot(rows["time"] / 24.0, rows["units"], label=str(warehouse), linewidth=1.4)
+        for i, (start, end) in enumerate(disruption_windows(detail.disruptions)):
+            label = "disruption" if i == 0 and ax is axes[0] else None
+            ax.axvspan(start / 24.0, end / 24.0, label=label, **_DISRUPTION_SHADE)
+        for i, event in enumerate(live_events(detail.events)):
+            label = "livestream" if i == 0 and ax is axes[0] else None
+            ax.axvspan(
+                event.start / 24.0,
+                (event.start + event.duration) / 24.0,
+                label=label,
+                **_EVENT_SHADE,
+            )
+        title = f"{panel['role'].iloc[0]} warehouses" if len(panels) > 1 and len(panel) else None
+        ax.set_ylabel("on-hand units" if title is None else f"on hand: {title}")
+        ax.yaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+    axes[-1].set_xlabel("time (days)")
+    handles, labels = [], []
+    for ax in axes:
+        h, lab = ax.get_legend_handles_labels()
+        handles += h
+        labels += lab
     if handles:
         fig.legend(
             handles,
