@@ -339,6 +339,7 @@ class World:
                 w = self.by_id[d.target]
                 w.closures.append((d.start, d.end))
                 w.pick_pack.closures.append((d.start, d.end))
+                self.at(d.end, self._reopen, w)
             elif d.kind == "carrier_capacity_cut":
                 origin, destination = d.target.split("->")
                 for lane in self.lanes[(origin, destination)]:
@@ -487,6 +488,8 @@ class World:
         needs all its lines at once and must head the queue of each of its SKUs; a transfer ships
         what there is and keeps waiting for the rest.
         """
+        if w.closures and w.closed(t):
+            return  # nothing leaves a closed warehouse; its queues are served when it reopens
         self._expire(t)
         pending, released = w.pending[k], self._time
         loads: dict[str, int] = {}
@@ -593,6 +596,11 @@ class World:
             if restock:
                 w.put(k, restock, now)
                 self._serve_waiting(w, k, now)
+
+    def _reopen(self, now: float, w: Warehouse) -> None:
+        """A closure ends: serve what queued while the warehouse was closed."""
+        for k in range(len(self.skus)):
+            self._serve_waiting(w, k, now)
 
     def _components_arrive(self, factory: str, component: str, units: int) -> None:
         key = (factory, component)
