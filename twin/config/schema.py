@@ -320,6 +320,8 @@ class PolicySpec(BaseModel):
 
     kind: str
     review: Annotated[Duration, Field(gt=0)] = 24.0
+    on_events: bool = False
+    """Also decide when a livestream starts and when a disruption begins."""
 
     @property
     def params(self) -> dict[str, object]:

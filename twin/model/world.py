@@ -157,6 +157,11 @@ def build_policies(scenario: Scenario, info: NetworkInfo) -> list[tuple[str, flo
     return out
 
 
+def event_times(world_pulses: list[Pulse], disruptions: list[disruption.Disruption]) -> list[float]:
+    """When event-driven policies decide: each livestream's start and each disruption's start."""
+    return sorted({p.start for p in world_pulses if not p.replay} | {d.start for d in disruptions})
+
+
 class World:
     """One replication of a scenario: build with the replication index, then `run()`."""
 
@@ -238,8 +243,9 @@ class World:
         self._time = book.time.tolist()
         self._returned = book.return_units.tolist()
         self._lag = book.return_lag.tolist()
-        presale = np.flatnonzero(book.presale)
-        self._presale = (presale, book.created[presale], book.time[presale])
+        owner, line_sku, line_qty, _ = book.lines()
+        mine = book.presale[owner]  # every line of every pre-order
+        self._presale = (owner[mine], line_sku[mine], line_qty[mine])
 
     def _lines(self, i: int) -> list[tuple[int, int]]:
         """(SKU, units) of every line of order i."""
@@ -364,33 +370,48 @@ class World:
     # -- customer orders (the hot path) ---------------------------------------------------------
 
     def _arrivals(self) -> Generator[simpy.Event, None, None]:
-        env = self.env
-        times = self.book.time.tolist()
-        handle = self._on_order
-        for i, t in enumerate(times):
-            if t >= env.peek():
+        """Hand every order to fulfilment at its release time.
+
+        The common case (one line, stock at a warehouse) is inlined here with its lookups bound to
+        locals: this loop runs once per order and is the simulation's hot path.
+        """
+        env, peek = self.env, self.env.peek
+        region, sku, qty, extra = self._region, self._sku, self._qty, self._extra
+        serving, deadlines, allocate = self.serving, self._deadlines, self._allocate
+        for i, t in enumerate(self._time):
+            if t >= peek():
                 yield env.timeout(t - env.now)
-            handle(i, t)
+            if deadlines and deadlines[0][0] <= t:
+                # a cancellation can free stock that ships at once (a waiting transfer): bring
+                # the clock to t first, so whatever reads env.now (a lane's dock) sees the truth
+                if env.now < t:
+                    yield env.timeout(t - env.now)
+                self._expire(t)
+            if extra[i + 1] != extra[i]:
+                self._on_order(i, t)
+                continue
+            g, k, q = region[i], sku[i], qty[i]
+            for w in serving[g]:
+                if w.stock[k] >= q and not w.backlog[k] and not (w.closures and w.closed(t)):
+                    allocate(w, i, g, [(k, q)], t)
+                    break
+            else:
+                self._wait(i, g, [(k, q)], t)
 
     def _on_order(self, i: int, t: float) -> None:
+        """Source an order of several lines: all of them from one warehouse, or it waits."""
         g = self._region[i]
-        if self._deadlines and self._deadlines[0][0] <= t:
-            self._expire(t)
-        if self._extra[i + 1] == self._extra[i]:  # one line: the common case, kept short
-            k, q = self._sku[i], self._qty[i]
-            for w in self.serving[g]:
-                if w.stock[k] >= q and not w.backlog[k] and not (w.closures and w.closed(t)):
-                    self._allocate(w, i, g, [(k, q)], t)
-                    return
-            lines = [(k, q)]
-        else:
-            lines = self._lines(i)
-            for w in self.serving[g]:
-                if all(w.stock[k] >= q and not w.backlog[k] for k, q in lines) and not (
-                    w.closures and w.closed(t)
-                ):
-                    self._allocate(w, i, g, lines, t)
-                    return
+        lines = self._lines(i)
+        for w in self.serving[g]:
+            if all(w.stock[k] >= q and not w.backlog[k] for k, q in lines) and not (
+                w.closures and w.closed(t)
+            ):
+                self._allocate(w, i, g, lines, t)
+                return
+        self._wait(i, g, lines, t)
+
+    def _wait(self, i: int, g: int, lines: Items, t: float) -> None:
+        """No warehouse can serve order i now: it waits at its region's nearest one."""
         home = self.serving[g][0]
         for k, q in lines:
             home.waiting[k].append(i)
@@ -406,7 +427,8 @@ class World:
             w.take(k, q, t)
             units += q
         done = w.pick_pack.serve(t)
-        lane = self._carrier(self.last_mile[w.index][g], done, self._promised[i])
+        options = self.last_mile[w.index][g]
+        lane = options[0] if len(options) == 1 else self._carrier(options, done, self._promised[i])
         leaves = lane.waves.assign(done) if lane.waves is not None else done
         delivered = leaves + lane.transit.next()
         led.status[i] = ALLOCATED
@@ -615,10 +637,14 @@ class World:
         self._expire(t)
         skus, book = self.skus, self.book
         lo, hi = np.searchsorted(book.time, [t - 1.0, t])
+        a, b = book.extra_start[lo], book.extra_start[hi]  # the extra lines of those orders
         rate = np.bincount(book.sku[lo:hi], weights=book.quantity[lo:hi], minlength=len(skus))
-        idx, created, release = self._presale
-        open_ = idx[(created <= t) & (release > t)]
-        presale = np.bincount(book.sku[open_], weights=book.quantity[open_], minlength=len(skus))
+        rate += np.bincount(
+            book.extra_sku[a:b], weights=book.extra_quantity[a:b], minlength=len(skus)
+        )
+        owner, line_sku, line_qty = self._presale
+        open_ = (book.created[owner] <= t) & (book.time[owner] > t)
+        presale = np.bincount(line_sku[open_], weights=line_qty[open_], minlength=len(skus))
         factories = self.factories.values()
         return State(
             time=t,
@@ -726,6 +752,11 @@ class World:
             self.execute(policy.decide(self.snapshot()), name)
             yield self.env.timeout(period)
 
+    def _on_event(self, _time: float, policies: list[tuple[str, Policy]]) -> None:
+        """A livestream starts or a disruption begins: event-driven policies decide now."""
+        for name, policy in policies:
+            self.execute(policy.decide(self.snapshot()), name)
+
     def _sample_stock(self) -> Generator[simpy.Event, None, None]:
         while True:
             t = self.env.now
@@ -742,6 +773,10 @@ class World:
             env.process(self._sample_stock())
         for name, period, policy in self.policies:
             env.process(self._review(name, period, policy))
+        reactive = [(n, p) for n, _, p in self.policies if self.scenario.policies[n].on_events]
+        if reactive:
+            for time in event_times(self.pulses, self.disruptions):
+                self.at(time, self._on_event, reactive)
         env.process(self._arrivals())
         env.run(until=self.horizon)
         return self._finish()
