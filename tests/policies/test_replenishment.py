@@ -43,8 +43,13 @@ def state(
     backorders: dict[str, dict[str, int]] | None = None,
     **kwargs: Any,
 ) -> State:
-    return State(time=10.0, on_hand=on_hand or {}, inbound=inbound or {},
-                 backorders=backorders or {}, **kwargs)
+    return State(
+        time=10.0,
+        on_hand=on_hand or {},
+        inbound=inbound or {},
+        backorders=backorders or {},
+        **kwargs,
+    )
 
 
 def build(kind: str, **params: Any) -> Any:
@@ -80,16 +85,21 @@ def test_base_stock_orders_the_gap_to_target_by_transfer() -> None:
     )
     decisions = policy.decide(st)
     # n/a: position 30 + 20 - 5 = 45 -> 55; n/b at target; s/a above; s/b one short
-    assert sorted(decisions, key=repr) == sorted([
-        Transfer(origin="c", destination="n", sku="a", quantity=55),
-        Transfer(origin="c", destination="s", sku="b", quantity=1),
-    ], key=repr)
+    assert sorted(decisions, key=repr) == sorted(
+        [
+            Transfer(origin="c", destination="n", sku="a", quantity=55),
+            Transfer(origin="c", destination="s", sku="b", quantity=1),
+        ],
+        key=repr,
+    )
 
 
 def test_base_stock_orders_nothing_at_or_above_target() -> None:
     policy = build("base_stock", sites="forward", target=50)
-    st = state(on_hand={"n": {"a": 50, "b": 49}, "s": {"a": 40, "b": 0}},
-               inbound={"n": {"b": 1}, "s": {"a": 10, "b": 80}})
+    st = state(
+        on_hand={"n": {"a": 50, "b": 49}, "s": {"a": 40, "b": 0}},
+        inbound={"n": {"b": 1}, "s": {"a": 10, "b": 80}},
+    )
     assert policy.decide(st) == []
 
 
@@ -117,10 +127,22 @@ def test_base_stock_at_central_orders_production() -> None:
 # --- (s, S) -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("position", "expected"), [
-    (-10, 110), (0, 100), (19, 81), (20, 80), (21, None), (99, None), (100, None), (150, None),
-])
-def test_min_max_orders_up_to_big_s_only_at_or_below_small_s(position: int, expected: int | None) -> None:
+@pytest.mark.parametrize(
+    ("position", "expected"),
+    [
+        (-10, 110),
+        (0, 100),
+        (19, 81),
+        (20, 80),
+        (21, None),
+        (99, None),
+        (100, None),
+        (150, None),
+    ],
+)
+def test_min_max_orders_up_to_big_s_only_at_or_below_small_s(
+    position: int, expected: int | None
+) -> None:
     policy = build("s_S", sites=["n"], s=20, S=100)
     if position >= 0:
         st = state(on_hand={"n": {"a": position, "b": 500}})
@@ -142,11 +164,14 @@ def test_min_max_counts_inbound_in_the_position() -> None:
 def test_min_max_at_central_orders_production_forward_transfers() -> None:
     policy = build("s_S", sites="all", s={"a": 10, "b": 0}, S={"a": 60, "b": 5})
     st = state(on_hand={"c": {"a": 10, "b": 0}, "n": {"a": 11, "b": 1}, "s": {"a": 0, "b": 3}})
-    assert sorted(policy.decide(st), key=repr) == sorted([
-        ProductionOrder(factory="f", sku="a", quantity=50, destination="c"),
-        ProductionOrder(factory="f", sku="b", quantity=5, destination="c"),
-        Transfer(origin="c", destination="s", sku="a", quantity=60),
-    ], key=repr)
+    assert sorted(policy.decide(st), key=repr) == sorted(
+        [
+            ProductionOrder(factory="f", sku="a", quantity=50, destination="c"),
+            ProductionOrder(factory="f", sku="b", quantity=5, destination="c"),
+            Transfer(origin="c", destination="s", sku="a", quantity=60),
+        ],
+        key=repr,
+    )
 
 
 def test_min_max_rejects_s_not_below_big_s() -> None:
@@ -156,8 +181,14 @@ def test_min_max_rejects_s_not_below_big_s() -> None:
 
 
 def test_forward_replenishment_uses_each_warehouses_own_source() -> None:
-    net = NetworkInfo(skus=("a",), warehouses=("c1", "n"), central=("c1",), forward=("n",),
-                      factories=("f9",), source_of={"c1": "f9", "n": "c1"})
+    net = NetworkInfo(
+        skus=("a",),
+        warehouses=("c1", "n"),
+        central=("c1",),
+        forward=("n",),
+        factories=("f9",),
+        source_of={"c1": "f9", "n": "c1"},
+    )
     kind = REGISTRY.resolve("base_stock")
     policy = kind.build(kind.params.model_validate({"sites": "all", "target": 4}), net)
     assert policy.decide(state()) == [
@@ -170,26 +201,33 @@ def test_forward_replenishment_uses_each_warehouses_own_source() -> None:
 
 
 def elastic_state(status: str, queued: int, live: tuple[str, ...] = ()) -> State:
-    return state(production_queue={"f": {"a": queued - queued // 3, "b": queued // 3}},
-                 elastic={"f": status}, live_events=live)
+    return state(
+        production_queue={"f": {"a": queued - queued // 3, "b": queued // 3}},
+        elastic={"f": status},
+        live_events=live,
+    )
 
 
 ON, OFF = [ElasticActivation("f", True)], [ElasticActivation("f", False)]
 
 
-@pytest.mark.parametrize(("status", "queued", "live", "expected"), [
-    ("off", 801, (), ON),            # above the threshold
-    ("off", 800, (), []),            # at it: not above
-    ("off", 0, ("launch",), ON),     # a livestream is on air
-    ("on", 200, (), OFF),            # down to off_below
-    ("on", 201, (), []),             # between the thresholds: keep it on (hysteresis)
-    ("pending", 100, (), OFF),       # still activating, no longer needed
-    ("on", 0, ("launch",), []),      # stays on while live
-    ("off", 500, (), []),            # between the thresholds: stay off
-    ("unavailable", 5000, ("launch",), []),  # not reserved now: nothing to switch
-])
-def test_elastic_on_backlog(status: str, queued: int, live: tuple[str, ...],
-                            expected: list[Decision]) -> None:
+@pytest.mark.parametrize(
+    ("status", "queued", "live", "expected"),
+    [
+        ("off", 801, (), ON),  # above the threshold
+        ("off", 800, (), []),  # at it: not above
+        ("off", 0, ("launch",), ON),  # a livestream is on air
+        ("on", 200, (), OFF),  # down to off_below
+        ("on", 201, (), []),  # between the thresholds: keep it on (hysteresis)
+        ("pending", 100, (), OFF),  # still activating, no longer needed
+        ("on", 0, ("launch",), []),  # stays on while live
+        ("off", 500, (), []),  # between the thresholds: stay off
+        ("unavailable", 5000, ("launch",), []),  # not reserved now: nothing to switch
+    ],
+)
+def test_elastic_on_backlog(
+    status: str, queued: int, live: tuple[str, ...], expected: list[Decision]
+) -> None:
     policy = build("elastic_on_backlog", on_above=800, off_below=200)
     assert policy.decide(elastic_state(status, queued, live)) == expected
 
@@ -203,7 +241,8 @@ def test_elastic_ignores_livestreams_when_on_live_is_false() -> None:
 def test_elastic_thresholds_must_be_ordered() -> None:
     with pytest.raises(ValueError, match="off_below"):
         REGISTRY.resolve("elastic_on_backlog").params.model_validate(
-            {"on_above": 10, "off_below": 11})
+            {"on_above": 10, "off_below": 11}
+        )
 
 
 # --- the import boundary ------------------------------------------------------------------------
@@ -217,8 +256,9 @@ def test_importing_policies_loads_no_simulation_code() -> None:
                      if m == "simpy" or m.startswith("simpy.") or m.startswith("twin.model"))
         print(",".join(bad))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, cwd=REPO)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
     assert out.stdout.strip() == ""
 
 
@@ -312,8 +352,9 @@ def test_user_class_in_its_own_module_resolves_and_validates(user_module: str) -
 
 def test_user_policy_runs_in_a_scenario(user_module: str) -> None:
     data = yaml.safe_load(TINY.read_text(encoding="utf-8"))
-    data["policies"] = {"mine": {"kind": f"{user_module}.TopUp", "review": "12h",
-                                 "to": "fwd_north", "units": 2}}
+    data["policies"] = {
+        "mine": {"kind": f"{user_module}.TopUp", "review": "12h", "to": "fwd_north", "units": 2}
+    }
     record = simulate(scenario_from_data(data, "tiny+user"), 0)
     mine = [d for _, name, d in record.decisions if name == "mine"]
     assert len(mine) == 2 * 8  # two SKUs at t = 0, 12, ..., 84 (horizon 96 h)

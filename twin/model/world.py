@@ -768,6 +768,19 @@ class World:
 
     def run(self) -> RunRecord:
         """Simulate up to the horizon, check conservation, and return the record."""
+        self.start()
+        self.env.run(until=self.horizon)
+        return self._finish()
+
+    def run_until(self, time: float) -> None:
+        """Start the world and simulate up to `time` (before the horizon), e.g. to export a snapshot."""
+        if not 0.0 <= time < self.horizon:
+            raise ModelError(f"snapshot time (={time:g} h) must be in [0, {self.horizon:g}) h")
+        self.start()
+        self.env.run(until=time)
+
+    def start(self) -> None:
+        """Start the world's processes (once)."""
         env = self.env
         if self.detail:
             env.process(self._sample_stock())
@@ -778,8 +791,6 @@ class World:
             for time in event_times(self.pulses, self.disruptions):
                 self.at(time, self._on_event, reactive)
         env.process(self._arrivals())
-        env.run(until=self.horizon)
-        return self._finish()
 
     def _finish(self) -> RunRecord:
         h = self.horizon

@@ -1,22 +1,32 @@
-"""Periodic-review replenishment: base-stock and (s, S), for forward and central warehouses.
+"""Periodic-review replenishment: base-stock, (s, S) and (r, Q), for forward and central warehouses.
 
 A forward warehouse orders a `Transfer` from its central warehouse; a central warehouse orders a
-`ProductionOrder` from its factory. Both look at the inventory position
-(on hand + inbound − backorders) at each review.
+`ProductionOrder` from its factory (with the SKU's `priority`, when one is given: the factory makes
+higher priorities first). All look at the inventory position (on hand + inbound − backorders) at
+each review.
 """
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import NonNegativeInt, model_validator
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from twin.policies.registry import REGISTRY, PolicyParams
 from twin.state import Decision, NetworkInfo, ProductionOrder, State, Transfer
 
 Levels = NonNegativeInt | dict[str, NonNegativeInt]
 """One level for every SKU, or levels by SKU with an optional `default`."""
+PositiveLevels = PositiveInt | dict[str, PositiveInt]
+"""Like `Levels`, each at least 1 (an order quantity)."""
 Sites = Literal["forward", "central", "all"] | list[str]
+Priorities = dict[str, int]
+"""Production priority by SKU (higher is made first), with an optional `default`; 0 when absent."""
+
+
+def priority_for(priorities: Priorities, sku: str) -> int:
+    """The production priority of `sku`: its own, else the `default`, else 0."""
+    return priorities.get(sku, priorities.get("default", 0))
 
 
 def level_for(levels: Levels, sku: str) -> int | None:
@@ -36,11 +46,18 @@ def check_s_below_big_s(s: Levels, big_s: Levels) -> None:
             raise ValueError(f"s (={low}) must be < S (={high}){where}")
 
 
-def replenish(network: NetworkInfo, site: str, sku: str, quantity: int) -> Decision:
-    """The decision that brings `quantity` units of `sku` towards `site` from its source."""
+def replenish(
+    network: NetworkInfo, site: str, sku: str, quantity: int, priority: int = 0
+) -> Decision:
+    """The decision that brings `quantity` units of `sku` towards `site` from its source.
+
+    `priority` is carried by a production order (a central site) and unused by a transfer.
+    """
     source = network.source_of[site]
     if site in network.central:
-        return ProductionOrder(factory=source, sku=sku, quantity=quantity, destination=site)
+        return ProductionOrder(
+            factory=source, sku=sku, quantity=quantity, destination=site, priority=priority
+        )
     return Transfer(origin=source, destination=site, sku=sku, quantity=quantity)
 
 
@@ -49,10 +66,11 @@ class BaseStock:
     """Order up to `target` whenever the inventory position is below it."""
 
     class Params(PolicyParams):
-        """Which warehouses, and the order-up-to level (per SKU or for all)."""
+        """Which warehouses, the order-up-to level (per SKU or for all), production priorities."""
 
         sites: Sites = "forward"
         target: Levels
+        priority: Priorities = Field(default_factory=dict)
 
     def __init__(self, params: Params, network: NetworkInfo) -> None:
         self.params = params
@@ -69,7 +87,8 @@ class BaseStock:
                     continue
                 gap = target - state.position(site, sku)
                 if gap > 0:
-                    out.append(replenish(self.network, site, sku, gap))
+                    prio = priority_for(self.params.priority, sku)
+                    out.append(replenish(self.network, site, sku, gap, prio))
         return out
 
 
@@ -78,11 +97,12 @@ class MinMax:
     """(s, S): when the inventory position is at or below s, order up to S."""
 
     class Params(PolicyParams):
-        """Which warehouses, the reorder point s and the order-up-to level S."""
+        """Which warehouses, reorder point s, order-up-to level S, production priorities."""
 
         sites: Sites = "forward"
         s: Levels
         S: Levels
+        priority: Priorities = Field(default_factory=dict)
 
         @model_validator(mode="after")
         def _s_below_big_s(self) -> MinMax.Params:
@@ -104,5 +124,43 @@ class MinMax:
                     continue
                 position = state.position(site, sku)
                 if position <= low:
-                    out.append(replenish(self.network, site, sku, high - position))
+                    prio = priority_for(self.params.priority, sku)
+                    out.append(replenish(self.network, site, sku, high - position, prio))
+        return out
+
+
+@REGISTRY.register("r_Q")
+class ReorderQuantity:
+    """(r, Q): at a position ≤ r, order the smallest multiple n·Q that lifts it above r.
+
+    n = ⌊(r − position) / Q⌋ + 1: a position exactly at r orders one Q; a position below r by
+    more than Q orders as many Q as it takes.
+    """
+
+    class Params(PolicyParams):
+        """Which warehouses, reorder point r, order quantity Q (≥ 1), production priorities."""
+
+        sites: Sites = "forward"
+        r: Levels
+        Q: PositiveLevels
+        priority: Priorities = Field(default_factory=dict)
+
+    def __init__(self, params: Params, network: NetworkInfo) -> None:
+        self.params = params
+        self.network = network
+        self.sites = network.resolve_sites(params.sites)
+
+    def decide(self, state: State) -> list[Decision]:
+        """One order of a multiple of Q per (site, SKU) whose position is ≤ r."""
+        out: list[Decision] = []
+        for site in self.sites:
+            for sku in self.network.skus:
+                low, batch = level_for(self.params.r, sku), level_for(self.params.Q, sku)
+                if low is None or batch is None:
+                    continue
+                position = state.position(site, sku)
+                if position <= low:
+                    quantity = ((low - position) // batch + 1) * batch
+                    prio = priority_for(self.params.priority, sku)
+                    out.append(replenish(self.network, site, sku, quantity, prio))
         return out
