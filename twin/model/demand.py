@@ -124,7 +124,9 @@ def draw_pulses(scenario: Scenario, streams: Streams) -> list[Pulse]:
     pulses = []
     for e, (name, event) in enumerate(scenario.demand.livestreams.items()):
         dist = LogNormal.from_quantiles(event.uplift.p50, event.uplift.p90)
-        uplift = float(dist.sample(streams.get(f"livestream/{name}/uplift"), 1)[0])
+        # a livestream never lowers demand: a draw below 1 (possible when P50 is near 1) is no
+        # pulse, which also keeps the thinning bound above λ
+        uplift = max(1.0, float(dist.sample(streams.get(f"livestream/{name}/uplift"), 1)[0]))
         pulses.append(Pulse(name, event.start, event.duration, event.decay, uplift, e))
         if event.replay is not None:
             r = event.replay

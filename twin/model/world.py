@@ -392,7 +392,12 @@ class World:
                 continue
             g, k, q = region[i], sku[i], qty[i]
             for w in serving[g]:
-                if w.stock[k] >= q and not w.backlog[k] and not (w.closures and w.closed(t)):
+                if (
+                    w.stock[k] >= q
+                    and not w.backlog[k]
+                    and not w.pending[k]
+                    and not (w.closures and w.closed(t))
+                ):
                     allocate(w, i, g, [(k, q)], t)
                     break
             else:
@@ -403,9 +408,9 @@ class World:
         g = self._region[i]
         lines = self._lines(i)
         for w in self.serving[g]:
-            if all(w.stock[k] >= q and not w.backlog[k] for k, q in lines) and not (
-                w.closures and w.closed(t)
-            ):
+            if all(
+                w.stock[k] >= q and not w.backlog[k] and not w.pending[k] for k, q in lines
+            ) and not (w.closures and w.closed(t)):
                 self._allocate(w, i, g, lines, t)
                 return
         self._wait(i, g, lines, t)
