@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import math
 import sys
-from collections.abc import Callable
-from functools import wraps
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import typer
 
+from twin.cli_errors import user_errors
 from twin.errors import TwinError
+from twin.operate.cli import operate_app
 
 app = typer.Typer(
     add_completion=False,
@@ -22,26 +22,11 @@ app = typer.Typer(
     help="twin: stress-test a livestream sale on a supply-chain digital twin.",
     pretty_exceptions_enable=False,
 )
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def _user_errors(fn: F) -> F:
-    """Turn `TwinError` into a message on stderr and exit code 2."""
-
-    @wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except TwinError as exc:
-            typer.echo(f"error: {exc}" if "\n" not in str(exc) else f"error:\n{exc}", err=True)
-            raise typer.Exit(2) from None
-
-    return wrapper  # type: ignore[return-value]
+app.add_typer(operate_app, name="operate", help="Operating mode: live snapshots in, decisions out.")
 
 
 @app.command()
-@_user_errors
+@user_errors
 def validate(file: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
     """Check a scenario file and say what is wrong with it, if anything."""
     from twin.config import load_scenario
@@ -55,7 +40,7 @@ def validate(file: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) 
 
 
 @app.command()
-@_user_errors
+@user_errors
 def run(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
     reps: Annotated[int, typer.Option(help="Number of replications.")] = 10,
