@@ -9,6 +9,7 @@ time order, which the model guarantees.
 from __future__ import annotations
 
 import heapq
+import math
 from collections import deque
 
 from twin.distributions import DrawBuffer
@@ -17,11 +18,13 @@ from twin.distributions import DrawBuffer
 class PickPack:
     """`workers` parallel servers, FCFS; service times from a named stream."""
 
-    __slots__ = ("_free", "_service", "busy", "closures", "horizon", "workers")
+    __slots__ = ("_free", "_service", "busy", "closed_from", "closures", "horizon", "workers")
 
     def __init__(self, workers: int, service: DrawBuffer, horizon: float) -> None:
         self.closures: list[tuple[float, float]] = []
         """Windows [start, end) in which no service may start (a warehouse closure)."""
+        self.closed_from = math.inf
+        """No closure window starts before this time (a one-comparison check per order)."""
         self._free = [0.0] * workers
         self._service = service
         self.workers = workers
@@ -34,9 +37,10 @@ class PickPack:
         start = heapq.heappop(self._free)
         if start < t:
             start = t
-        for begin, end in self.closures:
-            if begin <= start < end:
-                start = end
+        if start >= self.closed_from:
+            for begin, end in self.closures:
+                if begin <= start < end:
+                    start = end
         done = start + self._service.next()
         heapq.heappush(self._free, done)
         h = self.horizon
@@ -51,6 +55,7 @@ class Warehouse:
         "_hold_rate",
         "_last_t",
         "backlog",
+        "closed_from",
         "closures",
         "handling",
         "holding_by_day",
@@ -105,6 +110,8 @@ class Warehouse:
         self.pick_pack = pick_pack
         self.closures: list[tuple[float, float]] = []
         """Closure windows [start, end): no order is sourced here and no pick/pack starts."""
+        self.closed_from = math.inf
+        """The warehouse is open at any time before this (see `closed`)."""
         self.inspect: PickPack | None = None
         """Inspectors as an FCFS queue of returns; None for no limit."""
         self.inbound_handling = inbound_handling
@@ -129,11 +136,25 @@ class Warehouse:
         by_day[day] += rate * (t - last)
         self._last_t = t
 
+    def close_between(self, start: float, end: float) -> None:
+        """Add a closure window [start, end) (before the run starts)."""
+        self.closures.append((start, end))
+        self.closed_from = min(self.closed_from, start)
+        self.pick_pack.closures.append((start, end))
+        self.pick_pack.closed_from = min(self.pick_pack.closed_from, start)
+
     def closed(self, t: float) -> bool:
-        """Whether the warehouse is closed at `t`."""
-        for begin, end in self.closures:  # noqa: SIM110  (a plain loop: this is per order)
+        """Whether the warehouse is closed at `t`.
+
+        Asked with non-decreasing times during a run; when the answer is no, `closed_from` moves
+        to the next window's start, so until then the caller's check is one comparison.
+        """
+        if t < self.closed_from:
+            return False
+        for begin, end in self.closures:
             if begin <= t < end:
                 return True
+        self.closed_from = min((b for b, _ in self.closures if b > t), default=math.inf)
         return False
 
     def take(self, sku: int, quantity: int, t: float) -> None:

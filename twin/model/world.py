@@ -343,8 +343,7 @@ class World:
                         factory.line_down(line.id, d.start, d.end)
             elif d.kind == "warehouse_closure":
                 w = self.by_id[d.target]
-                w.closures.append((d.start, d.end))
-                w.pick_pack.closures.append((d.start, d.end))
+                w.close_between(d.start, d.end)
                 self.at(d.end, self._reopen, w)
             elif d.kind == "carrier_capacity_cut":
                 origin, destination = d.target.split("->")
@@ -396,7 +395,7 @@ class World:
                     w.stock[k] >= q
                     and not w.backlog[k]
                     and not w.pending[k]
-                    and not (w.closures and w.closed(t))
+                    and (t < w.closed_from or not w.closed(t))
                 ):
                     allocate(w, i, g, [(k, q)], t)
                     break
