@@ -15,12 +15,11 @@ from twin.policies.registry import REGISTRY, PolicyParams
 from twin.policies.replenishment import (
     Levels,
     Priorities,
+    Replenisher,
     Sites,
     level_for,
-    priority_for,
-    replenish,
 )
-from twin.state import Decision, NetworkInfo, State
+from twin.state import NetworkInfo, State
 
 
 def ceil_units(x: float) -> int:
@@ -42,7 +41,7 @@ def rate_ratio(state: State, network: NetworkInfo, sku: str) -> float:
 
 
 @REGISTRY.register("forecast_base_stock")
-class ForecastBaseStock:
+class ForecastBaseStock(Replenisher):
     """Base-stock with target = base × min(max_multiplier, (1 + reaction·max(0, ratio − 1)) · boost).
 
     ratio = order rate ÷ baseline rate of the SKU (1 when its baseline is 0); boost =
@@ -64,11 +63,6 @@ class ForecastBaseStock:
         """Extra multiplier while any livestream is on air; none when not set."""
         priority: Priorities = Field(default_factory=dict)
 
-    def __init__(self, params: Params, network: NetworkInfo) -> None:
-        self.params = params
-        self.network = network
-        self.sites = network.resolve_sites(params.sites)
-
     def multiplier(self, state: State, sku: str) -> float:
         """The factor applied to the base target of `sku` now (1 ≤ factor ≤ max_multiplier)."""
         p = self.params
@@ -84,17 +78,7 @@ class ForecastBaseStock:
             return None
         return ceil_units(base * self.multiplier(state, sku))
 
-    def decide(self, state: State) -> list[Decision]:
-        """One order per (site, SKU) whose position is below the raised target, for the gap."""
-        out: list[Decision] = []
-        targets = {sku: self.target(state, sku) for sku in self.network.skus}
-        for site in self.sites:
-            for sku in self.network.skus:
-                target = targets[sku]
-                if target is None:
-                    continue
-                gap = target - state.position(site, sku)
-                if gap > 0:
-                    prio = priority_for(self.params.priority, sku)
-                    out.append(replenish(self.network, site, sku, gap, prio))
-        return out
+    def quantity(self, state: State, site: str, sku: str, position: int) -> int:
+        """The gap to the raised target."""
+        target = self.target(state, sku)
+        return 0 if target is None else target - position

@@ -7,7 +7,8 @@ soon the factory would run out.
 from __future__ import annotations
 
 import math
-from typing import ClassVar, Literal
+from collections.abc import Iterator
+from typing import Any, ClassVar, Literal
 
 from pydantic import NonNegativeFloat, model_validator
 
@@ -57,18 +58,28 @@ class ComponentsMinMax:
     def decide(self, state: State) -> list[Decision]:
         """One purchase order per (factory, component) at or below s, up to S."""
         out: list[Decision] = []
-        for factory in self.network.factories:
-            for comp in self.network.components_of(factory):
-                low, high = level_for(self.params.s, comp), level_for(self.params.S, comp)
-                if low is None or high is None:
-                    continue
-                position = state.level(state.components, factory, comp) + state.level(
-                    state.components_on_order, factory, comp
-                )
-                supplier = self.supplier_for(comp, state)
-                if position <= low and supplier is not None:
-                    out.append(PurchaseOrder(supplier, comp, high - position, factory))
+        for factory, comp, high, position in due(state, self.network, self.params):
+            supplier = self.supplier_for(comp, state)
+            if supplier is not None:
+                out.append(PurchaseOrder(supplier, comp, high - position, factory))
         return out
+
+
+def due(state: State, network: NetworkInfo, params: Any) -> Iterator[tuple[str, str, int, int]]:
+    """(factory, component, S, position) for every component whose position is at or below s.
+
+    The position is on hand + on order; `params` has the `s` and `S` levels.
+    """
+    for factory in network.factories:
+        for comp in network.components_of(factory):
+            low, high = level_for(params.s, comp), level_for(params.S, comp)
+            if low is None or high is None:
+                continue
+            position = state.level(state.components, factory, comp) + state.level(
+                state.components_on_order, factory, comp
+            )
+            if position <= low:
+                yield factory, comp, high, position
 
 
 Rates = NonNegativeFloat | dict[str, NonNegativeFloat]
@@ -186,18 +197,9 @@ class ComponentsByUrgency:
     def decide(self, state: State) -> list[Decision]:
         """One purchase order per (factory, component) at or below s."""
         out: list[Decision] = []
-        for factory in self.network.factories:
-            for comp in self.network.components_of(factory):
-                low, high = level_for(self.params.s, comp), level_for(self.params.S, comp)
-                if low is None or high is None:
-                    continue
-                position = state.level(state.components, factory, comp) + state.level(
-                    state.components_on_order, factory, comp
-                )
-                if position > low:
-                    continue
-                supplier = self.supplier_for(comp, state, self.stockout_in(state, factory, comp))
-                if supplier is not None:
-                    quantity = max(high - position, state.suppliers[supplier].moq)
-                    out.append(PurchaseOrder(supplier, comp, quantity, factory))
+        for factory, comp, high, position in due(state, self.network, self.params):
+            supplier = self.supplier_for(comp, state, self.stockout_in(state, factory, comp))
+            if supplier is not None:
+                quantity = max(high - position, state.suppliers[supplier].moq)
+                out.append(PurchaseOrder(supplier, comp, quantity, factory))
         return out

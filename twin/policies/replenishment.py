@@ -8,7 +8,7 @@ each review.
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
@@ -61,8 +61,38 @@ def replenish(
     return Transfer(origin=source, destination=site, sku=sku, quantity=quantity)
 
 
+class Replenisher:
+    """The loop every replenishment kind shares: per (site, SKU), order what `quantity` says.
+
+    A kind supplies only its rule, `quantity(state, site, sku, position)`; the loop, the source
+    (transfer or production order) and the production priority are the same for all.
+    """
+
+    params: Any
+
+    def __init__(self, params: Any, network: NetworkInfo) -> None:
+        self.params = params
+        self.network = network
+        self.sites = network.resolve_sites(params.sites)
+
+    def quantity(self, state: State, site: str, sku: str, position: int) -> int:
+        """Units to order now for `sku` at `site` (0 or less: none)."""
+        raise NotImplementedError
+
+    def decide(self, state: State) -> list[Decision]:
+        """One order per (site, SKU) whose rule asks for units."""
+        out: list[Decision] = []
+        for site in self.sites:
+            for sku in self.network.skus:
+                quantity = self.quantity(state, site, sku, state.position(site, sku))
+                if quantity > 0:
+                    prio = priority_for(self.params.priority, sku)
+                    out.append(replenish(self.network, site, sku, quantity, prio))
+        return out
+
+
 @REGISTRY.register("base_stock")
-class BaseStock:
+class BaseStock(Replenisher):
     """Order up to `target` whenever the inventory position is below it."""
 
     class Params(PolicyParams):
@@ -72,28 +102,14 @@ class BaseStock:
         target: Levels
         priority: Priorities = Field(default_factory=dict)
 
-    def __init__(self, params: Params, network: NetworkInfo) -> None:
-        self.params = params
-        self.network = network
-        self.sites = network.resolve_sites(params.sites)
-
-    def decide(self, state: State) -> list[Decision]:
-        """One order per (site, SKU) whose position is below target, for the gap."""
-        out: list[Decision] = []
-        for site in self.sites:
-            for sku in self.network.skus:
-                target = level_for(self.params.target, sku)
-                if target is None:
-                    continue
-                gap = target - state.position(site, sku)
-                if gap > 0:
-                    prio = priority_for(self.params.priority, sku)
-                    out.append(replenish(self.network, site, sku, gap, prio))
-        return out
+    def quantity(self, state: State, site: str, sku: str, position: int) -> int:
+        """The gap to target."""
+        target = level_for(self.params.target, sku)
+        return 0 if target is None else target - position
 
 
 @REGISTRY.register("s_S")
-class MinMax:
+class MinMax(Replenisher):
     """(s, S): when the inventory position is at or below s, order up to S."""
 
     class Params(PolicyParams):
@@ -109,28 +125,16 @@ class MinMax:
             check_s_below_big_s(self.s, self.S)
             return self
 
-    def __init__(self, params: Params, network: NetworkInfo) -> None:
-        self.params = params
-        self.network = network
-        self.sites = network.resolve_sites(params.sites)
-
-    def decide(self, state: State) -> list[Decision]:
-        """One order of S − position per (site, SKU) whose position is ≤ s."""
-        out: list[Decision] = []
-        for site in self.sites:
-            for sku in self.network.skus:
-                low, high = level_for(self.params.s, sku), level_for(self.params.S, sku)
-                if low is None or high is None:
-                    continue
-                position = state.position(site, sku)
-                if position <= low:
-                    prio = priority_for(self.params.priority, sku)
-                    out.append(replenish(self.network, site, sku, high - position, prio))
-        return out
+    def quantity(self, state: State, site: str, sku: str, position: int) -> int:
+        """S − position at a position ≤ s."""
+        low, high = level_for(self.params.s, sku), level_for(self.params.S, sku)
+        if low is None or high is None or position > low:
+            return 0
+        return high - position
 
 
 @REGISTRY.register("r_Q")
-class ReorderQuantity:
+class ReorderQuantity(Replenisher):
     """(r, Q): at a position ≤ r, order the smallest multiple n·Q that lifts it above r.
 
     n = ⌊(r − position) / Q⌋ + 1: a position exactly at r orders one Q; a position below r by
@@ -145,22 +149,9 @@ class ReorderQuantity:
         Q: PositiveLevels
         priority: Priorities = Field(default_factory=dict)
 
-    def __init__(self, params: Params, network: NetworkInfo) -> None:
-        self.params = params
-        self.network = network
-        self.sites = network.resolve_sites(params.sites)
-
-    def decide(self, state: State) -> list[Decision]:
-        """One order of a multiple of Q per (site, SKU) whose position is ≤ r."""
-        out: list[Decision] = []
-        for site in self.sites:
-            for sku in self.network.skus:
-                low, batch = level_for(self.params.r, sku), level_for(self.params.Q, sku)
-                if low is None or batch is None:
-                    continue
-                position = state.position(site, sku)
-                if position <= low:
-                    quantity = ((low - position) // batch + 1) * batch
-                    prio = priority_for(self.params.priority, sku)
-                    out.append(replenish(self.network, site, sku, quantity, prio))
-        return out
+    def quantity(self, state: State, site: str, sku: str, position: int) -> int:
+        """The smallest multiple of Q that lifts a position ≤ r above r."""
+        low, batch = level_for(self.params.r, sku), level_for(self.params.Q, sku)
+        if low is None or batch is None or position > low:
+            return 0
+        return ((low - position) // batch + 1) * batch
