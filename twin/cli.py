@@ -99,11 +99,12 @@ def export_snapshot(scenario: Any, at: str, folder: Path, fmt: str) -> Path:
 
 def format_summary(summary: Any) -> str:
     """The KPI table as text: mean ± half-width of the 95 % interval, and n."""
-    lines = [f"{'kpi':<26}{'mean':>16}  {'± 95% CI':>14}  {'n':>3}"]
+    width = max([26, *(len(str(name)) + 2 for name in summary.index)])
+    lines = [f"{'kpi':<{width}}{'mean':>16}  {'± 95% CI':>14}  {'n':>3}"]
     for name, row in summary.iterrows():
         hw = row["half_width"]
         shown = f"± {_number(hw)}" if math.isfinite(hw) else ""
-        lines.append(f"{name:<26}{_number(row['mean']):>16}  {shown:>14}  {int(row['n']):>3}")
+        lines.append(f"{name:<{width}}{_number(row['mean']):>16}  {shown:>14}  {int(row['n']):>3}")
     return "\n".join(lines)
 
 
