@@ -10,8 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import networkx as nx
+import numpy as np
 
 from twin.config.schema import LaneSpec, Scenario
+from twin.config.supply import SupplierSpec
+from twin.state import NetworkInfo
 
 # (origin kind/role, destination kind/role) pairs a lane may join
 _ALLOWED = {
@@ -294,3 +297,40 @@ def source_of(scenario: Scenario) -> dict[str, str]:
 def lanes(scenario: Scenario, origin: str, destination: str) -> list[LaneSpec]:
     """The lanes (one per carrier) from `origin` to `destination`."""
     return [ln for ln in scenario.lanes if (ln.origin, ln.destination) == (origin, destination)]
+
+
+def network_info(scenario: Scenario) -> NetworkInfo:
+    """The static facts policies see, derived from the scenario."""
+    from twin.model.demand import base_rates  # the baseline rates the demand model draws from
+
+    skus = tuple(scenario.skus)
+    serving = serving_order(scenario)
+    rates = base_rates(scenario)
+    sizes = np.array([scenario.skus[k].order_size_mean for k in skus])
+    per_wh: dict[str, dict[str, float]] = {
+        w: dict.fromkeys(skus, 0.0) for w in scenario.sites_of("warehouse")
+    }
+    for g, region in enumerate(scenario.sites_of("region")):
+        home = serving[region][0]
+        for k, sku in enumerate(skus):
+            per_wh[home][sku] += float(rates[g, k] * sizes[k])
+    sellers: dict[str, list[str]] = {}
+    for sid in scenario.sites_of("supplier"):
+        spec = scenario.sites[sid]
+        assert isinstance(spec, SupplierSpec)
+        for comp in spec.components:
+            sellers.setdefault(comp, []).append(sid)
+    return NetworkInfo(
+        skus=skus,
+        warehouses=tuple(scenario.sites_of("warehouse")),
+        central=tuple(scenario.sites_of("warehouse", "central")),
+        forward=tuple(scenario.sites_of("warehouse", "forward")),
+        factories=tuple(scenario.sites_of("factory")),
+        source_of=source_of(scenario),
+        baseline_units_per_hour=per_wh,
+        bom={
+            fid: {sku: dict(needs) for sku, needs in scenario.sites[fid].bom.items()}  # type: ignore[union-attr]
+            for fid in scenario.sites_of("factory")
+        },
+        sellers={comp: tuple(ids) for comp, ids in sellers.items()},
+    )

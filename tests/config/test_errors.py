@@ -283,3 +283,21 @@ def test_short_location_is_not_reported_missing() -> None:
     data = tiny()
     data["sites"]["west"]["location"] = [1]
     assert problems_of(data) == ["F: sites.west.location (=[1]) is missing item [1]"]
+
+
+def test_a_policy_that_cannot_be_built_on_the_network_is_a_config_error(tmp_path: Path) -> None:
+    # a policy checks its parameters against the network when built: that happens at load,
+    # so `twin validate` reports it instead of `twin run` failing with a traceback
+    data = tiny()
+    data["policies"]["pre"] = {
+        "kind": "preposition_by_audience",
+        "review": "6h",
+        "target": 100,
+        "lead": "12h",
+        "events": [{"start": "2d", "duration": "3h", "skus": {"lipstik": 500}}],
+    }
+    with pytest.raises(ConfigError) as info:
+        scenario_from_data(data, "F")
+    (line,) = info.value.problems
+    assert line.startswith("F: policies.pre cannot be built: ")
+    assert "'lipstik'" in line

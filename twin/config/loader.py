@@ -58,6 +58,7 @@ def _cross_problems(scenario: Scenario, source: str) -> list[str]:
     from twin.policies import REGISTRY
 
     lines = [problem(source, i.path, i.message, i.value) for i in network.check(scenario)]
+    info = None if lines else network.network_info(scenario)
     for name, spec in scenario.policies.items():
         try:
             kind = REGISTRY.resolve(spec.kind)
@@ -71,16 +72,18 @@ def _cross_problems(scenario: Scenario, source: str) -> list[str]:
                 source, exc, kind.params, spec.params, prefix=("policies", name)
             )
             continue
-        for sid in _sites_named(params):
-            if sid not in scenario.sites_of("warehouse"):
-                lines.append(
-                    problem(
-                        source,
-                        ("policies", name, "sites"),
-                        "names no warehouse of this scenario",
-                        sid,
-                    )
+        unknown = [s for s in _sites_named(params) if s not in scenario.sites_of("warehouse")]
+        for sid in unknown:
+            lines.append(
+                problem(
+                    source, ("policies", name, "sites"), "names no warehouse of this scenario", sid
                 )
+            )
+        if info is not None and not unknown:
+            try:  # a policy may check its parameters against the network when it is built
+                kind.build(params, info)
+            except (ValueError, KeyError, LookupError, TypeError) as exc:
+                lines.append(problem(source, ("policies", name), f"cannot be built: {exc}"))
     return lines
 
 

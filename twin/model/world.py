@@ -24,7 +24,7 @@ from twin.distributions import Constant, DrawBuffer, Gamma
 from twin.errors import ModelError
 from twin.model import disruption
 from twin.model.carrier import ScheduledLane, Waves
-from twin.model.demand import OrderBook, Pulse, base_rates, draw_pulses, generate
+from twin.model.demand import OrderBook, Pulse, draw_pulses, generate
 from twin.model.factory import Factory
 from twin.model.ledger import (
     ALLOCATED,
@@ -39,6 +39,7 @@ from twin.model.ledger import (
 )
 from twin.model.supplier import Supplier
 from twin.model.warehouse import PickPack, Warehouse
+from twin.network import network_info
 from twin.policies import REGISTRY, Policy
 from twin.rng import Streams
 from twin.state import (
@@ -111,41 +112,6 @@ class RunRecord:
     def horizon_h(self) -> float:
         """The run's horizon in hours."""
         return self.scenario.horizon
-
-
-def network_info(scenario: Scenario) -> NetworkInfo:
-    """The static facts policies see, derived from the scenario."""
-    skus = tuple(scenario.skus)
-    serving = network.serving_order(scenario)
-    rates = base_rates(scenario)
-    sizes = np.array([scenario.skus[k].order_size_mean for k in skus])
-    per_wh: dict[str, dict[str, float]] = {
-        w: dict.fromkeys(skus, 0.0) for w in scenario.sites_of("warehouse")
-    }
-    for g, region in enumerate(scenario.sites_of("region")):
-        home = serving[region][0]
-        for k, sku in enumerate(skus):
-            per_wh[home][sku] += float(rates[g, k] * sizes[k])
-    sellers: dict[str, list[str]] = {}
-    for sid in scenario.sites_of("supplier"):
-        spec = scenario.sites[sid]
-        assert isinstance(spec, SupplierSpec)
-        for comp in spec.components:
-            sellers.setdefault(comp, []).append(sid)
-    return NetworkInfo(
-        skus=skus,
-        warehouses=tuple(scenario.sites_of("warehouse")),
-        central=tuple(scenario.sites_of("warehouse", "central")),
-        forward=tuple(scenario.sites_of("warehouse", "forward")),
-        factories=tuple(scenario.sites_of("factory")),
-        source_of=network.source_of(scenario),
-        baseline_units_per_hour=per_wh,
-        bom={
-            fid: {sku: dict(needs) for sku, needs in scenario.sites[fid].bom.items()}  # type: ignore[union-attr]
-            for fid in scenario.sites_of("factory")
-        },
-        sellers={comp: tuple(ids) for comp, ids in sellers.items()},
-    )
 
 
 def build_policies(scenario: Scenario, info: NetworkInfo) -> list[tuple[str, float, Policy]]:

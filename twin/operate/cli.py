@@ -51,7 +51,7 @@ def ingest(
     network = None
     if scenario is not None:
         from twin.config import load_scenario
-        from twin.model.world import network_info
+        from twin.network import network_info
 
         network = network_info(load_scenario(scenario))
 
@@ -78,7 +78,8 @@ def decide(
 
     from twin.config import load_scenario
     from twin.errors import StoreError
-    from twin.model.world import build_policies, network_info
+    from twin.model.world import build_policies
+    from twin.network import network_info
     from twin.operate.snapshot import state_from_tables
     from twin.operate.store import open_store, state_digest
     from twin.state import decision_to_dict
