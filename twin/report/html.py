@@ -17,6 +17,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from twin.experiments.results import Detail, RunResult
+from twin.experiments.stats import is_rate
 from twin.report import figures
 
 KPI_DESCRIPTIONS: Mapping[str, str] = {
@@ -59,8 +60,6 @@ KPI_DESCRIPTIONS: Mapping[str, str] = {
 RECOVERY_PREFIX = "recovery_h:"
 """Per-pulse recovery KPIs are named `recovery_h:<pulse name>`."""
 
-_RATE_KPIS = frozenset({"fill_rate", "immediate_fill_rate", "otd", "return_rate"})
-_RATE_PREFIXES = ("utilisation", "otd_", "fill_rate_")
 _MONEY_KPIS = frozenset({"revenue", "profit"})
 _HOUR_KPIS = frozenset({"lead_time_p50", "lead_time_p95", "recovery_h"})
 
@@ -89,7 +88,7 @@ MISSING = "–"
 
 def kpi_kind(kpi: str) -> str:
     """Classify a KPI by name as `rate`, `money`, `hours` or `count`, which sets its format."""
-    if kpi in _RATE_KPIS or kpi.startswith(_RATE_PREFIXES):
+    if is_rate(kpi):
         return "rate"
     if kpi in _MONEY_KPIS or kpi.startswith("cost_"):
         return "money"
