@@ -17,7 +17,10 @@ SUMMARY_COLUMNS = ["mean", "std", "n", "half_width", "ci_low", "ci_high"]
 def twin(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "twin", *args],
-        capture_output=True, text=True, cwd=REPO, timeout=300,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
     )
 
 
@@ -32,13 +35,17 @@ def test_validate_tiny_exits_zero() -> None:
 
 
 @pytest.fixture(scope="module")
-def run_out(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], Path]:
+def run_out(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tuple[subprocess.CompletedProcess[str], Path]:
     out = tmp_path_factory.mktemp("run") / "out"
     proc = twin("run", "scenarios/tiny.yaml", "--reps", "3", "--workers", "1", "--out", str(out))
     return proc, out
 
 
-def test_run_exits_zero_and_prints_the_summary(run_out: tuple[subprocess.CompletedProcess[str], Path]) -> None:
+def test_run_exits_zero_and_prints_the_summary(
+    run_out: tuple[subprocess.CompletedProcess[str], Path],
+) -> None:
     proc, out = run_out
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr
@@ -54,8 +61,17 @@ def test_run_writes_kpis_csv(run_out: tuple[subprocess.CompletedProcess[str], Pa
     kpis = pd.read_csv(out / "kpis.csv")
     assert len(kpis) == 3
     assert list(kpis.columns[:2]) == ["replication", "seed"]
-    for column in ("fill_rate", "otd", "lead_time_p95", "lost_sales", "cost_total", "revenue",
-                   "profit", "backlog_peak", "leftover_units"):
+    for column in (
+        "fill_rate",
+        "otd",
+        "lead_time_p95",
+        "lost_sales",
+        "cost_total",
+        "revenue",
+        "profit",
+        "backlog_peak",
+        "leftover_units",
+    ):
         assert column in kpis.columns, column
     assert kpis["replication"].tolist() == [0, 1, 2]
     assert (kpis["seed"] == 7).all()  # tiny.yaml's seed

@@ -65,9 +65,9 @@ def test_streams_differ_across_replications_and_seeds() -> None:
 
 def test_stream_seed_is_the_replication_seed_extended_by_the_name_hash() -> None:
     seq = replication_seed(7, 3)
-    expected = np.random.Generator(np.random.PCG64(
-        np.random.SeedSequence(7, spawn_key=(3, stable_hash("x/y")))
-    ))
+    expected = np.random.Generator(
+        np.random.PCG64(np.random.SeedSequence(7, spawn_key=(3, stable_hash("x/y"))))
+    )
     got = Streams(seq).get("x/y")
     assert np.array_equal(got.integers(0, 2**62, 8), expected.integers(0, 2**62, 8))
 
@@ -89,8 +89,13 @@ def test_stable_hash_is_fixed(name: str, value: int) -> None:
 def test_stable_hash_is_the_same_in_another_process() -> None:
     # PYTHONHASHSEED differs per process; the stream hash must not use hash().
     code = "from twin.rng import stable_hash; print(stable_hash('demand/region=east/sku=A'))"
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=True, env={"PYTHONHASHSEED": "12345", "PATH": ""})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONHASHSEED": "12345", "PATH": ""},
+    )
     assert int(out.stdout) == STABLE_HASHES["demand/region=east/sku=A"]
 
 
@@ -101,4 +106,3 @@ def test_first_raw_draws_are_fixed() -> None:
     # Pins the whole derivation (replication child + name hash + PCG64), not just the hash.
     rng = Streams.for_replication(7, 0).get("x")
     assert rng.bit_generator.random_raw(2).tolist() == FIRST_RAW
-

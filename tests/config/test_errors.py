@@ -41,7 +41,10 @@ def cli_problems(path: Path) -> list[str]:
     """Run `twin validate path`; assert exit code 2 and no traceback; return the problem lines."""
     proc = subprocess.run(
         [sys.executable, "-m", "twin", "validate", str(path)],
-        capture_output=True, text=True, cwd=REPO, timeout=120,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert proc.returncode == 2, (proc.returncode, proc.stdout, proc.stderr)
     assert "Traceback" not in proc.stderr + proc.stdout
@@ -111,7 +114,9 @@ def test_wrong_type_string_for_a_whole_number(tmp_path: Path) -> None:
     data = tiny()
     data["sites"]["central"]["pick_pack"]["workers"] = "four"
     path = write(tmp_path, data)
-    assert_problems(path, [f"{path}: sites.central.pick_pack.workers (='four') must be a whole number"])
+    assert_problems(
+        path, [f"{path}: sites.central.pick_pack.workers (='four') must be a whole number"]
+    )
 
 
 def test_negative_capacity(tmp_path: Path) -> None:
@@ -127,10 +132,13 @@ def test_unknown_key_suggests_the_right_one(tmp_path: Path) -> None:
         "inbound_handling"
     )
     path = write(tmp_path, data)
-    assert_problems(path, [
-        f"{path}: sites.fwd_north.inbound_handlng (='30min') is not a known key; "
-        "did you mean 'inbound_handling'?"
-    ])
+    assert_problems(
+        path,
+        [
+            f"{path}: sites.fwd_north.inbound_handlng (='30min') is not a known key; "
+            "did you mean 'inbound_handling'?"
+        ],
+    )
 
 
 def test_unknown_key_of_a_required_field_reports_both(tmp_path: Path) -> None:
@@ -138,10 +146,13 @@ def test_unknown_key_of_a_required_field_reports_both(tmp_path: Path) -> None:
     pick_pack = data["sites"]["fwd_north"]["pick_pack"]
     pick_pack["wrokers"] = pick_pack.pop("workers")
     path = write(tmp_path, data)
-    assert_problems(path, [
-        f"{path}: sites.fwd_north.pick_pack.workers is required",
-        f"{path}: sites.fwd_north.pick_pack.wrokers (=3) is not a known key; did you mean 'workers'?",
-    ])
+    assert_problems(
+        path,
+        [
+            f"{path}: sites.fwd_north.pick_pack.workers is required",
+            f"{path}: sites.fwd_north.pick_pack.wrokers (=3) is not a known key; did you mean 'workers'?",
+        ],
+    )
 
 
 def test_unknown_policy_kind_lists_known_kinds(tmp_path: Path) -> None:
@@ -150,10 +161,13 @@ def test_unknown_policy_kind_lists_known_kinds(tmp_path: Path) -> None:
     path = write(tmp_path, data)
     known = ", ".join(REGISTRY.names)
     assert {"base_stock", "s_S", "elastic_on_backlog"} <= set(REGISTRY.names)
-    assert_problems(path, [
-        f"{path}: policies.elastic.kind (='elastc_on_backlog') unknown policy kind "
-        f"'elastc_on_backlog'; known kinds: {known} (or a dotted path to your own class)"
-    ])
+    assert_problems(
+        path,
+        [
+            f"{path}: policies.elastic.kind (='elastc_on_backlog') unknown policy kind "
+            f"'elastc_on_backlog'; known kinds: {known} (or a dotted path to your own class)"
+        ],
+    )
 
 
 def test_unparsable_yaml_names_line_and_column(tmp_path: Path) -> None:
@@ -162,9 +176,9 @@ def test_unparsable_yaml_names_line_and_column(tmp_path: Path) -> None:
     lines[row] = "horizon: 4d: oops"  # a second ':' on the line, at column 12
     path = tmp_path / "broken.yaml"
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    assert_problems(path, [
-        f"{path}:{row + 1}:12: not valid YAML: mapping values are not allowed here"
-    ])
+    assert_problems(
+        path, [f"{path}:{row + 1}:12: not valid YAML: mapping values are not allowed here"]
+    )
 
 
 def test_missing_file(tmp_path: Path) -> None:
@@ -177,9 +191,9 @@ def test_lane_to_an_unknown_site(tmp_path: Path) -> None:
     assert (data["lanes"][1]["from"], data["lanes"][1]["to"]) == ("central", "fwd_north")
     data["lanes"][1]["to"] = "fwd_nroth"
     path = write(tmp_path, data)
-    assert_problems(path, [
-        f"{path}: lanes[1].to (='fwd_nroth') is not a site; did you mean 'fwd_north'?"
-    ])
+    assert_problems(
+        path, [f"{path}: lanes[1].to (='fwd_nroth') is not a site; did you mean 'fwd_north'?"]
+    )
 
 
 def test_lane_from_an_unknown_site_without_close_match(tmp_path: Path) -> None:
@@ -211,10 +225,13 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     data["sites"]["fwd_north"]["pick_pack"]["workers"] = -5
     data["skus"]["serum"]["price"] = "cheap"
     path = write(tmp_path, data)
-    assert_problems(path, [
-        f"{path}: sites.fwd_north.pick_pack.workers (=-5) must be > 0",
-        f"{path}: skus.serum.price (='cheap') must be a number",
-    ])
+    assert_problems(
+        path,
+        [
+            f"{path}: sites.fwd_north.pick_pack.workers (=-5) must be > 0",
+            f"{path}: skus.serum.price (='cheap') must be a number",
+        ],
+    )
 
 
 # --- durations ----------------------------------------------------------------------------------
@@ -222,8 +239,18 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("text", "hours"),
-    [("90min", 1.5), ("36h", 36.0), ("2d", 48.0), ("30min", 0.5), ("1w", 168.0), ("3600s", 1.0),
-     (6, 6.0), (2.5, 2.5), ("4", 4.0), ("0h", 0.0)],
+    [
+        ("90min", 1.5),
+        ("36h", 36.0),
+        ("2d", 48.0),
+        ("30min", 0.5),
+        ("1w", 168.0),
+        ("3600s", 1.0),
+        (6, 6.0),
+        (2.5, 2.5),
+        ("4", 4.0),
+        ("0h", 0.0),
+    ],
 )
 def test_parse_duration(text: object, hours: float) -> None:
     assert parse_duration(text) == pytest.approx(hours, rel=1e-12)
@@ -274,9 +301,7 @@ def test_empty_mapping_message() -> None:
 def test_policy_model_check_names_the_policy() -> None:
     data = tiny()
     data["policies"]["central_replenishment"]["s"] = 2000
-    assert problems_of(data) == [
-        "F: policies.central_replenishment s (=2000) must be < S (=1400)"
-    ]
+    assert problems_of(data) == ["F: policies.central_replenishment s (=2000) must be < S (=1400)"]
 
 
 def test_short_location_is_not_reported_missing() -> None:

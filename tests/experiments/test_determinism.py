@@ -80,14 +80,26 @@ def with_extra_forward(data: dict[str, Any]) -> dict[str, Any]:
     """tiny plus a forward warehouse near the west region, supplied by central, serving west."""
     data = copy.deepcopy(data)
     data["sites"]["fwd_west"] = {
-        "kind": "warehouse", "role": "forward", "location": [-20, 0], "initial_stock": 200,
-        "pick_pack": {"workers": 2, "rate": 20}, "inbound_handling": "30min",
+        "kind": "warehouse",
+        "role": "forward",
+        "location": [-20, 0],
+        "initial_stock": 200,
+        "pick_pack": {"workers": 2, "rate": 20},
+        "inbound_handling": "30min",
     }
     data["lanes"] += [
-        {"from": "central", "to": "fwd_west",
-         "transit": {"dist": "lognormal", "mean": "6h", "cv": 0.3}, "cost_per_shipment": 30},
-        {"from": "fwd_west", "to": "west",
-         "transit": {"dist": "gamma", "mean": "6h", "cv": 0.4}, "cost_per_shipment": 3},
+        {
+            "from": "central",
+            "to": "fwd_west",
+            "transit": {"dist": "lognormal", "mean": "6h", "cv": 0.3},
+            "cost_per_shipment": 30,
+        },
+        {
+            "from": "fwd_west",
+            "to": "west",
+            "transit": {"dist": "gamma", "mean": "6h", "cv": 0.4},
+            "cost_per_shipment": 3,
+        },
     ]
     return data
 
@@ -97,7 +109,10 @@ def designs() -> tuple[Scenario, Scenario]:
     data = yaml.safe_load(TINY.read_text(encoding="utf-8"))
     base = scenario_from_data(data, "tiny")
     bigger = scenario_from_data(with_extra_forward(data), "tiny+fwd_west")
-    assert len(bigger.sites_of("warehouse", "forward")) == len(base.sites_of("warehouse", "forward")) + 1
+    assert (
+        len(bigger.sites_of("warehouse", "forward"))
+        == len(base.sites_of("warehouse", "forward")) + 1
+    )
     return base, bigger
 
 

@@ -48,13 +48,27 @@ def base_stock_scenario(lam, lead, review, target, horizon, seed=11):
             "skus": {"unit": {"unit_cost": 1, "price": 2}},  # order_size_mean 1: unit demand
             "sites": {
                 "factory": {"kind": "factory", "location": [0, 0], "capacity": 1},
-                "central": {"kind": "warehouse", "role": "central", "location": [10, 0],
-                            "initial_stock": 10**7, "pick_pack": {"workers": 1, "rate": 1}},
-                "forward": {"kind": "warehouse", "role": "forward", "location": [20, 0],
-                            "initial_stock": target, "inbound_handling": 0,
-                            "pick_pack": {"workers": 8, "rate": 1000}},
-                "region": {"kind": "region", "location": [30, 0], "sla": "48h",
-                           "patience": "1000d"},
+                "central": {
+                    "kind": "warehouse",
+                    "role": "central",
+                    "location": [10, 0],
+                    "initial_stock": 10**7,
+                    "pick_pack": {"workers": 1, "rate": 1},
+                },
+                "forward": {
+                    "kind": "warehouse",
+                    "role": "forward",
+                    "location": [20, 0],
+                    "initial_stock": target,
+                    "inbound_handling": 0,
+                    "pick_pack": {"workers": 8, "rate": 1000},
+                },
+                "region": {
+                    "kind": "region",
+                    "location": [30, 0],
+                    "sla": "48h",
+                    "patience": "1000d",
+                },
             },
             "lanes": [
                 {"from": "factory", "to": "central", "transit": "1h"},
@@ -66,8 +80,12 @@ def base_stock_scenario(lam, lead, review, target, horizon, seed=11):
             # holding cost rate 1 per unit-hour, so the holding cost is the unit-hours on hand
             "costs": {"holding_rate_per_year": HOURS_PER_YEAR},
             "policies": {
-                "forward_replenishment": {"kind": "base_stock", "review": review,
-                                          "sites": "forward", "target": target},
+                "forward_replenishment": {
+                    "kind": "base_stock",
+                    "review": review,
+                    "sites": "forward",
+                    "target": target,
+                },
             },
         },
         "test",
@@ -90,10 +108,18 @@ def theory(lam, lead, review, target):
     """Fill rate, time-average backorders and time-average on hand of the (R, S) system."""
     excess = expected_excess(lam * (lead + review), target) - expected_excess(lam * lead, target)
     fill = 1.0 - excess / (lam * review)
-    backorders = integrate.quad(lambda u: expected_excess(lam * u, target),
-                                lead, lead + review, limit=200)[0] / review
-    on_hand = integrate.quad(lambda u: expected_on_hand(lam * u, target),
-                             lead, lead + review, limit=200)[0] / review
+    backorders = (
+        integrate.quad(lambda u: expected_excess(lam * u, target), lead, lead + review, limit=200)[
+            0
+        ]
+        / review
+    )
+    on_hand = (
+        integrate.quad(lambda u: expected_on_hand(lam * u, target), lead, lead + review, limit=200)[
+            0
+        ]
+        / review
+    )
     return fill, backorders, on_hand
 
 
@@ -155,8 +181,9 @@ def test_allocation_times_follow_the_base_stock_sample_path(lam, lead, review, t
     [(10.0, 4.0, 2.0, 55, 6, 25), (6.0, 5.5, 4.0, 54, 6, 30)],
     ids=["L=4h,R=2h,S=55", "L=5.5h,R=4h,S=54"],
 )
-def test_fill_rate_and_backorders_match_periodic_review_theory(lam, lead, review, target,
-                                                              reps, batches):
+def test_fill_rate_and_backorders_match_periodic_review_theory(
+    lam, lead, review, target, reps, batches
+):
     # Theory: (R, S) base stock with Poisson demand (formulas in the module docstring).
     # Each replication runs `batches` batches of 1000 h (500 or 250 review cycles each) after a
     # 100 h warm-up. The state depends only on the last L + R hours of demand, so batches are
@@ -194,10 +221,12 @@ def test_fill_rate_and_backorders_match_periodic_review_theory(lam, lead, review
     backorders = float(np.mean(batch_backorders))
     backorders_se = float(np.std(batch_backorders, ddof=1) / math.sqrt(len(batch_backorders)))
     mean_on_hand = float(np.mean(on_hand))
-    print(f"\nfill {fill:.4f} (batch {np.mean(batch_fill):.4f} ± {fill_se:.4f}) vs {fill_th:.4f}; "
-          f"backorders {backorders:.4f} ± {backorders_se:.4f} vs {backorders_th:.4f} "
-          f"({100 * (backorders / backorders_th - 1):+.2f} %); on hand {mean_on_hand:.4f} vs "
-          f"{on_hand_th:.4f} ({100 * (mean_on_hand / on_hand_th - 1):+.2f} %)")
+    print(
+        f"\nfill {fill:.4f} (batch {np.mean(batch_fill):.4f} ± {fill_se:.4f}) vs {fill_th:.4f}; "
+        f"backorders {backorders:.4f} ± {backorders_se:.4f} vs {backorders_th:.4f} "
+        f"({100 * (backorders / backorders_th - 1):+.2f} %); on hand {mean_on_hand:.4f} vs "
+        f"{on_hand_th:.4f} ({100 * (mean_on_hand / on_hand_th - 1):+.2f} %)"
+    )
     # the run is long enough for the tolerances to mean something
     assert fill_se < 0.01 / 4
     assert backorders_se < 0.05 * backorders_th / 4

@@ -328,8 +328,8 @@ def test_unlimited_waves_return_the_next_wave() -> None:
 
 def test_wave_cuts_apply_in_their_window() -> None:
     w = Waves(WaveSpec(every=1.0, capacity=4), horizon=10.0)
-    w.capacity_cut(1.0, 2.0, 0.5)  # waves at 1 and 2 take 2 orders
-    w.capacity_cut(3.0, 1.0, 1.0)  # the wave at 3 takes none
+    w.cut(1.0, 2.0, 0.5)  # waves at 1 and 2 take 2 orders
+    w.cut(3.0, 1.0, 1.0)  # the wave at 3 takes none
     got = [w.assign(0.5) for _ in range(10)]
     assert got == [1.0, 1.0, 2.0, 2.0, 4.0, 4.0, 4.0, 4.0, 5.0, 5.0]
 

@@ -56,9 +56,9 @@ def positive_durations(high: float = 30.0) -> st.SearchStrategy[Any]:
 @st.composite
 def distributions(draw: st.DrawFn, high: float = 30.0) -> Any:
     """Any kind of duration distribution, including the bare-duration shorthand."""
-    kind = draw(st.sampled_from(
-        ["shorthand", "constant", "exponential", "gamma", "lognormal", "empirical"]
-    ))
+    kind = draw(
+        st.sampled_from(["shorthand", "constant", "exponential", "gamma", "lognormal", "empirical"])
+    )
     if kind == "shorthand":
         return draw(durations(0.0, high))
     if kind == "constant":
@@ -67,8 +67,10 @@ def distributions(draw: st.DrawFn, high: float = 30.0) -> Any:
         return {"dist": "exponential", "mean": draw(positive_durations(high))}
     if kind in ("gamma", "lognormal"):
         return {"dist": kind, "mean": draw(positive_durations(high)), "cv": draw(cvs)}
-    return {"dist": "empirical",
-            "values": draw(st.lists(durations(0.0, high), min_size=1, max_size=4))}
+    return {
+        "dist": "empirical",
+        "values": draw(st.lists(durations(0.0, high), min_size=1, max_size=4)),
+    }
 
 
 def stock_levels(skus: list[str], high: int) -> st.SearchStrategy[Any]:
@@ -94,8 +96,10 @@ def warehouses(draw: st.DrawFn, role: str, skus: list[str], x: float) -> dict[st
         "inbound_handling": draw(durations(0.0, 4.0)),
     }
     if draw(st.booleans()):
-        site["inspection"] = {"time": draw(durations(0.0, 6.0)),
-                              "restock_fraction": draw(st.floats(0.0, 1.0))}
+        site["inspection"] = {
+            "time": draw(durations(0.0, 6.0)),
+            "restock_fraction": draw(st.floats(0.0, 1.0)),
+        }
     return site
 
 
@@ -136,11 +140,17 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
     sku_specs = {}
     for k in skus:
         cost = draw(st.floats(1.0, 20.0))
-        sku_specs[k] = {"unit_cost": cost, "price": cost * draw(st.floats(1.1, 3.0)),
-                        "order_size_mean": draw(st.floats(1.0, 3.0))}
+        sku_specs[k] = {
+            "unit_cost": cost,
+            "price": cost * draw(st.floats(1.1, 3.0)),
+            "order_size_mean": draw(st.floats(1.0, 3.0)),
+        }
 
-    factory: dict[str, Any] = {"kind": "factory", "location": [0, 0],
-                               "capacity": draw(st.floats(1.0, 100.0))}
+    factory: dict[str, Any] = {
+        "kind": "factory",
+        "location": [0, 0],
+        "capacity": draw(st.floats(1.0, 100.0)),
+    }
     elastic = draw(st.booleans())
     if elastic:
         factory["elastic"] = {
@@ -154,31 +164,41 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             factory["elastic"]["reserved_from"] = round(start, 3)
             factory["elastic"]["reserved_until"] = round(start + draw(st.floats(1.0, horizon)), 3)
 
-    sites: dict[str, Any] = {"factory": factory,
-                             "central": draw(warehouses("central", skus, 10.0))}
+    sites: dict[str, Any] = {"factory": factory, "central": draw(warehouses("central", skus, 10.0))}
     for i, w in enumerate(forwards):
         sites[w] = draw(warehouses("forward", skus, 20.0 + i))
     for i, r in enumerate(regions):
-        sites[r] = {"kind": "region", "location": [40.0 + i, 0.0],
-                    "weight": draw(st.floats(0.1, 3.0)),
-                    "sla": draw(positive_durations(72.0)),
-                    "patience": draw(positive_durations(72.0))}
+        sites[r] = {
+            "kind": "region",
+            "location": [40.0 + i, 0.0],
+            "weight": draw(st.floats(0.1, 3.0)),
+            "sla": draw(positive_durations(72.0)),
+            "patience": draw(positive_durations(72.0)),
+        }
 
     def lane(origin: str, destination: str) -> dict[str, Any]:
-        return {"from": origin, "to": destination, "transit": draw(distributions(24.0)),
-                "cost_per_shipment": draw(st.floats(0.0, 50.0)),
-                "cost_per_unit": draw(st.floats(0.0, 1.0))}
+        return {
+            "from": origin,
+            "to": destination,
+            "transit": draw(distributions(24.0)),
+            "cost_per_shipment": draw(st.floats(0.0, 50.0)),
+            "cost_per_unit": draw(st.floats(0.0, 1.0)),
+        }
 
     lanes = [lane("factory", "central")] + [lane("central", w) for w in forwards]
     for r in regions:
-        feeders = draw(st.lists(st.sampled_from(["central", *forwards]), min_size=1,
-                                max_size=1 + n_fwd, unique=True))
+        feeders = draw(
+            st.lists(
+                st.sampled_from(["central", *forwards]), min_size=1, max_size=1 + n_fwd, unique=True
+            )
+        )
         lanes += [lane(w, r) for w in feeders]
 
     baseline: dict[str, Any] = {"orders_per_hour": draw(st.floats(0.2, 25.0))}
     if draw(st.booleans()):
-        baseline["sku_mix"] = draw(st.dictionaries(st.sampled_from(skus), st.floats(0.1, 5.0),
-                                                   min_size=1))
+        baseline["sku_mix"] = draw(
+            st.dictionaries(st.sampled_from(skus), st.floats(0.1, 5.0), min_size=1)
+        )
     livestreams = {}
     for e in range(draw(st.integers(0, 2))):
         p50 = draw(st.floats(1.0, 40.0))
@@ -187,12 +207,14 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "duration": draw(positive_durations(12.0)),
             "decay": draw(positive_durations(4.0)),
             "uplift": {"p50": p50, "p90": p50 * draw(st.floats(1.0, 4.0))},
-            "featured": draw(st.dictionaries(st.sampled_from(skus), st.floats(0.0, 1.0),
-                                             min_size=1)),
+            "featured": draw(
+                st.dictionaries(st.sampled_from(skus), st.floats(0.0, 1.0), min_size=1)
+            ),
         }
         if draw(st.booleans()):
-            event["audience"] = draw(st.dictionaries(st.sampled_from(regions),
-                                                     st.floats(0.0, 2.0), min_size=1))
+            event["audience"] = draw(
+                st.dictionaries(st.sampled_from(regions), st.floats(0.0, 2.0), min_size=1)
+            )
         livestreams[f"live{e}"] = event
 
     data: dict[str, Any] = {
@@ -203,19 +225,27 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         "sites": sites,
         "lanes": lanes,
         "demand": {"baseline": baseline, "livestreams": livestreams},
-        "costs": {"holding_rate_per_year": draw(st.floats(0.0, 1.0)),
-                  "returns_handling_per_unit": draw(st.floats(0.0, 3.0))},
+        "costs": {
+            "holding_rate_per_year": draw(st.floats(0.0, 1.0)),
+            "returns_handling_per_unit": draw(st.floats(0.0, 3.0)),
+        },
     }
     if draw(often):
         data["returns"] = {
-            "baseline": {"probability": draw(st.floats(0.0, 0.5)), "lag": draw(distributions(24.0))},
+            "baseline": {
+                "probability": draw(st.floats(0.0, 0.5)),
+                "lag": draw(distributions(24.0)),
+            },
             "live": {"probability": draw(st.floats(0.0, 0.9)), "lag": draw(distributions(24.0))},
         }
 
     policies: dict[str, Any] = {}
     if forwards and draw(often):
-        which = draw(st.one_of(st.just("forward"),
-                               st.lists(st.sampled_from(forwards), min_size=1, unique=True)))
+        which = draw(
+            st.one_of(
+                st.just("forward"), st.lists(st.sampled_from(forwards), min_size=1, unique=True)
+            )
+        )
         policies["forward_replenishment"] = draw(replenishment(which, skus))
     if draw(often):
         policies["central_replenishment"] = draw(replenishment("central", skus))
@@ -223,9 +253,13 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         policies["all_replenishment"] = draw(replenishment("all", skus))
     if elastic and draw(often):
         on_above = draw(st.integers(0, 500))
-        policies["elastic"] = {"kind": "elastic_on_backlog", "review": draw(positive_durations(6.0)),
-                               "on_above": on_above, "off_below": draw(st.integers(0, on_above)),
-                               "on_live": draw(st.booleans())}
+        policies["elastic"] = {
+            "kind": "elastic_on_backlog",
+            "review": draw(positive_durations(6.0)),
+            "on_above": on_above,
+            "off_below": draw(st.integers(0, on_above)),
+            "on_live": draw(st.booleans()),
+        }
     data["policies"] = policies
     return data
 
@@ -239,13 +273,18 @@ def _checked(method: Any) -> Any:
     def wrapper(self: Warehouse, sku: int, quantity: int, t: float) -> None:
         assert quantity > 0, f"{method.__name__} of {quantity} units at {self.id}"
         method(self, sku, quantity, t)
-        assert self.stock[sku] >= 0, f"{self.id} stock of SKU {sku} went to {self.stock[sku]} at t={t}"
+        assert self.stock[sku] >= 0, (
+            f"{self.id} stock of SKU {sku} went to {self.stock[sku]} at t={t}"
+        )
 
     return wrapper
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=60,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(data=scenarios(), replication=st.integers(0, 3))
 def test_generated_scenarios_conserve_units(data: dict[str, Any], replication: int) -> None:
     try:
@@ -262,8 +301,15 @@ def test_generated_scenarios_conserve_units(data: dict[str, Any], replication: i
     for b in record.balances:
         assert b.sources == b.uses, b
         assert b.on_hand >= 0, b
-        for term in (b.initial, b.produced, b.returns_received, b.delivered, b.scrapped,
-                     b.in_transit, b.in_process):
+        for term in (
+            b.initial,
+            b.produced,
+            b.returns_received,
+            b.delivered,
+            b.scrapped,
+            b.in_transit,
+            b.in_process,
+        ):
             assert term >= 0, b
 
     book, o, h = record.book, record.outcomes, scenario.horizon
@@ -274,8 +320,11 @@ def test_generated_scenarios_conserve_units(data: dict[str, Any], replication: i
 
     patience = np.array([scenario.sites[r].patience for r in record.regions])[book.region]
     alloc = o.status == ALLOCATED
-    assert np.all(np.isfinite(o.allocated[alloc]) & np.isfinite(o.shipped[alloc])
-                  & np.isfinite(o.delivered[alloc]))
+    assert np.all(
+        np.isfinite(o.allocated[alloc])
+        & np.isfinite(o.shipped[alloc])
+        & np.isfinite(o.delivered[alloc])
+    )
     assert np.all(book.time[alloc] <= o.allocated[alloc])
     assert np.all(o.allocated[alloc] <= o.shipped[alloc])
     assert np.all(o.shipped[alloc] <= o.delivered[alloc])
@@ -283,8 +332,11 @@ def test_generated_scenarios_conserve_units(data: dict[str, Any], replication: i
     assert np.all((o.warehouse[alloc] >= 0) & (o.warehouse[alloc] < len(record.warehouses)))
 
     not_alloc = ~alloc
-    assert np.all(np.isnan(o.allocated[not_alloc]) & np.isnan(o.shipped[not_alloc])
-                  & np.isnan(o.delivered[not_alloc]))
+    assert np.all(
+        np.isnan(o.allocated[not_alloc])
+        & np.isnan(o.shipped[not_alloc])
+        & np.isnan(o.delivered[not_alloc])
+    )
 
     cancelled = o.status == CANCELLED
     assert np.allclose(o.cancelled[cancelled], book.time[cancelled] + patience[cancelled])
@@ -310,7 +362,6 @@ def test_conservation_check_catches_a_created_unit(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(Warehouse, "put", put_one_more)
     with pytest.raises(ModelError, match=r"conservation violated for SKU 'serum'"):
         simulate(scenario, 0)
-
 
 
 @pytest.mark.parametrize("cv", [1e-160, 1e-170, 5e-324])

@@ -38,8 +38,12 @@ def pulse_integral(base, amplitude, pulse, a, b):
     if hi <= lo:
         return 0.0
     tau = pulse.decay
-    return base * amplitude * tau * (math.exp(-(lo - pulse.start) / tau)
-                                     - math.exp(-(hi - pulse.start) / tau))
+    return (
+        base
+        * amplitude
+        * tau
+        * (math.exp(-(lo - pulse.start) / tau) - math.exp(-(hi - pulse.start) / tau))
+    )
 
 
 def assert_poisson_counts(counts, expected, label):
@@ -50,8 +54,10 @@ def assert_poisson_counts(counts, expected, label):
     se = math.sqrt(expected / n)
     dispersion = ((counts - mean) ** 2).sum() / mean  # ~ χ²(n − 1) for Poisson counts
     lo, hi = stats.chi2.ppf([P_EXTREME / 2, 1 - P_EXTREME / 2], n - 1)
-    print(f"{label}: mean {mean:.3f} vs ∫λ {expected:.3f} ({(mean - expected) / se:+.2f} SE), "
-          f"var/mean {counts.var(ddof=1) / mean:.3f} (χ² range {lo / (n - 1):.3f}–{hi / (n - 1):.3f})")
+    print(
+        f"{label}: mean {mean:.3f} vs ∫λ {expected:.3f} ({(mean - expected) / se:+.2f} SE), "
+        f"var/mean {counts.var(ddof=1) / mean:.3f} (χ² range {lo / (n - 1):.3f}–{hi / (n - 1):.3f})"
+    )
     assert abs(mean - expected) < 4 * se, label
     assert lo < dispersion < hi, label
 
@@ -111,26 +117,50 @@ def test_pulse_window_counts_are_poisson_with_mean_integral_of_lambda():
     times = np.concatenate(pulse_times)
     edges = np.linspace(pulse.start, pulse.end, 31)
     observed = np.histogram(times, edges)[0]
-    expected = np.array([base * (b - a) + pulse_integral(base, amplitude, pulse, a, b)
-                         for a, b in itertools.pairwise(edges)]) * reps
+    expected = (
+        np.array(
+            [
+                base * (b - a) + pulse_integral(base, amplitude, pulse, a, b)
+                for a, b in itertools.pairwise(edges)
+            ]
+        )
+        * reps
+    )
     chi2 = float(((observed - expected) ** 2 / expected).sum())
     assert chi2 < stats.chi2.ppf(1 - P_EXTREME, len(observed))
 
 
-def seasonal_scenario(hour_of_day, day_of_week=None, start_weekday=0, livestreams=None,
-                      horizon="28d", baseline=None, skus=None, regions=None):
+def seasonal_scenario(
+    hour_of_day,
+    day_of_week=None,
+    start_weekday=0,
+    livestreams=None,
+    horizon="28d",
+    baseline=None,
+    skus=None,
+    regions=None,
+):
     """A minimal valid network whose demand block is what these tests vary."""
     regions = regions or {"north": 1.0}
     skus = skus or {"a": {"unit_cost": 1, "price": 2}}
     sites = {
         "factory": {"kind": "factory", "location": [0, 0], "capacity": 10},
-        "central": {"kind": "warehouse", "role": "central", "location": [1, 0],
-                    "pick_pack": {"workers": 1, "rate": 10}},
+        "central": {
+            "kind": "warehouse",
+            "role": "central",
+            "location": [1, 0],
+            "pick_pack": {"workers": 1, "rate": 10},
+        },
     }
     lanes = [{"from": "factory", "to": "central", "transit": "4h"}]
     for i, (region, weight) in enumerate(regions.items()):
-        sites[region] = {"kind": "region", "location": [2, i], "weight": weight, "sla": "48h",
-                         "patience": "3d"}
+        sites[region] = {
+            "kind": "region",
+            "location": [2, i],
+            "weight": weight,
+            "sla": "48h",
+            "patience": "3d",
+        }
         lanes.append({"from": "central", "to": region, "transit": "12h"})
     seasonality = {"hour_of_day": hour_of_day, "start_weekday": start_weekday}
     if day_of_week is not None:
@@ -202,11 +232,18 @@ def test_generate_splits_pulse_over_regions_and_skus_with_seasonality():
     # twin.model.demand. 2000 replications of one day: each (region, SKU) count in each window is
     # within 4 SE of ∫λ_gk, with Poisson dispersion; the live share per (g, k) matches too.
     hod = [1] * 12 + [2] * 6 + [4] * 6
-    livestream = {"start": "18.5h", "duration": "2h", "decay": "40min",
-                  "uplift": {"p50": 20, "p90": 60}, "featured": {"a": 0.6, "b": 0.4},
-                  "audience": {"south": 0.5}}
+    livestream = {
+        "start": "18.5h",
+        "duration": "2h",
+        "decay": "40min",
+        "uplift": {"p50": 20, "p90": 60},
+        "featured": {"a": 0.6, "b": 0.4},
+        "audience": {"south": 0.5},
+    }
     scenario = seasonal_scenario(
-        hod, livestreams={"launch": livestream}, horizon="1d",
+        hod,
+        livestreams={"launch": livestream},
+        horizon="1d",
         baseline={"orders_per_hour": 12, "sku_mix": {"a": 2, "b": 1, "c": 1}},
         skus={k: {"unit_cost": 1, "price": 2} for k in "abc"},
         regions={"north": 3.0, "south": 1.0},
@@ -256,12 +293,18 @@ def test_generate_splits_pulse_over_regions_and_skus_with_seasonality():
 def test_draw_pulses_uplift_matches_planner_quantiles():
     # Theory: M ~ lognormal fitted to P50 and P90, so P(M ≤ P50) = 0.5 and P(M ≤ P90) = 0.9.
     # 4000 replications: binomial SE ≤ 0.008, tolerance 4 SE.
-    livestream = {"start": "2h", "duration": "2h", "decay": "30min",
-                  "uplift": {"p50": 30, "p90": 150}, "featured": {"a": 1.0}}
+    livestream = {
+        "start": "2h",
+        "duration": "2h",
+        "decay": "30min",
+        "uplift": {"p50": 30, "p90": 150},
+        "featured": {"a": 1.0},
+    }
     scenario = seasonal_scenario([1] * 24, livestreams={"launch": livestream}, horizon="1d")
     reps = 4000
-    uplift = np.array([draw_pulses(scenario, Streams.for_replication(SEED, r))[0].uplift
-                       for r in range(reps)])
+    uplift = np.array(
+        [draw_pulses(scenario, Streams.for_replication(SEED, r))[0].uplift for r in range(reps)]
+    )
     for q, level in [(0.5, 30), (0.9, 150)]:
         assert abs((uplift <= level).mean() - q) < 4 * math.sqrt(q * (1 - q) / reps)
 
@@ -270,7 +313,9 @@ def test_order_size_is_one_plus_poisson():
     # Theory: order size = 1 + Poisson(μ − 1), so mean μ and variance μ − 1. ~40,000 orders:
     # SE of the mean ≈ 0.004, tolerance 4 SE; variance within 5 % (its SE is ≈ 1 %).
     scenario = seasonal_scenario(
-        [1] * 24, horizon="7d", skus={"a": {"unit_cost": 1, "price": 2, "order_size_mean": 1.6}},
+        [1] * 24,
+        horizon="7d",
+        skus={"a": {"unit_cost": 1, "price": 2, "order_size_mean": 1.6}},
         baseline={"orders_per_hour": 240},
     )
     qty = generate(scenario, Streams.for_replication(SEED, 0), []).quantity
@@ -283,12 +328,27 @@ def tiny_like(extra_warehouse=False):
     """A tiny.yaml-shaped scenario with a livestream, returns and two SKUs."""
     sites = {
         "factory": {"kind": "factory", "location": [0, 0], "capacity": 60},
-        "central": {"kind": "warehouse", "role": "central", "location": [10, 0],
-                    "initial_stock": 1500, "pick_pack": {"workers": 4, "rate": 30}},
-        "north": {"kind": "region", "location": [15, 50], "weight": 2, "sla": "48h",
-                  "patience": "3d"},
-        "west": {"kind": "region", "location": [-30, 0], "weight": 1, "sla": "72h",
-                 "patience": "3d"},
+        "central": {
+            "kind": "warehouse",
+            "role": "central",
+            "location": [10, 0],
+            "initial_stock": 1500,
+            "pick_pack": {"workers": 4, "rate": 30},
+        },
+        "north": {
+            "kind": "region",
+            "location": [15, 50],
+            "weight": 2,
+            "sla": "48h",
+            "patience": "3d",
+        },
+        "west": {
+            "kind": "region",
+            "location": [-30, 0],
+            "weight": 1,
+            "sla": "72h",
+            "patience": "3d",
+        },
     }
     lanes = [
         {"from": "factory", "to": "central", "transit": "4h"},
@@ -296,21 +356,39 @@ def tiny_like(extra_warehouse=False):
         {"from": "central", "to": "west", "transit": "20h"},
     ]
     if extra_warehouse:
-        sites["fwd"] = {"kind": "warehouse", "role": "forward", "location": [10, 40],
-                        "initial_stock": 300, "pick_pack": {"workers": 3, "rate": 25}}
-        lanes += [{"from": "central", "to": "fwd", "transit": "8h"},
-                  {"from": "fwd", "to": "north", "transit": "12h"}]
+        sites["fwd"] = {
+            "kind": "warehouse",
+            "role": "forward",
+            "location": [10, 40],
+            "initial_stock": 300,
+            "pick_pack": {"workers": 3, "rate": 25},
+        }
+        lanes += [
+            {"from": "central", "to": "fwd", "transit": "8h"},
+            {"from": "fwd", "to": "north", "transit": "12h"},
+        ]
     return scenario_from_data(
         {
-            "name": "tiny_like", "seed": 7, "horizon": "4d",
-            "skus": {"lipstick": {"unit_cost": 8, "price": 25, "order_size_mean": 1.2},
-                     "serum": {"unit_cost": 15, "price": 49}},
-            "sites": sites, "lanes": lanes,
+            "name": "tiny_like",
+            "seed": 7,
+            "horizon": "4d",
+            "skus": {
+                "lipstick": {"unit_cost": 8, "price": 25, "order_size_mean": 1.2},
+                "serum": {"unit_cost": 15, "price": 49},
+            },
+            "sites": sites,
+            "lanes": lanes,
             "demand": {
                 "baseline": {"orders_per_hour": 20, "sku_mix": {"lipstick": 2, "serum": 1}},
-                "livestreams": {"launch": {"start": "2d", "duration": "3h", "decay": "40min",
-                                           "uplift": {"p50": 20, "p90": 60},
-                                           "featured": {"lipstick": 1.0}}},
+                "livestreams": {
+                    "launch": {
+                        "start": "2d",
+                        "duration": "3h",
+                        "decay": "40min",
+                        "uplift": {"p50": 20, "p90": 60},
+                        "featured": {"lipstick": 1.0},
+                    }
+                },
             },
             "returns": {"baseline": {"probability": 0.05}, "live": {"probability": 0.3}},
         },

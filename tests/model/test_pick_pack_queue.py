@@ -96,8 +96,10 @@ def test_mm4_mean_wait_matches_erlang_c():
     warm = n // 100
     mean_wait, se = batch_means(wait[warm:], batches=40)
     theory = erlang_c_mean_wait(c, lam, mu)
-    print(f"M/M/4 Wq: {60 * mean_wait:.4f} min vs Erlang C {60 * theory:.4f} min "
-          f"({100 * (mean_wait / theory - 1):+.2f} %, batch SE {100 * se / theory:.2f} %)")
+    print(
+        f"M/M/4 Wq: {60 * mean_wait:.4f} min vs Erlang C {60 * theory:.4f} min "
+        f"({100 * (mean_wait / theory - 1):+.2f} %, batch SE {100 * se / theory:.2f} %)"
+    )
     assert se / theory < 0.02
     assert mean_wait == pytest.approx(theory, rel=0.05)
     # Probability of waiting is Erlang C itself (same run; SE ≈ 0.5 % absolute).
@@ -117,10 +119,12 @@ def test_mg1_mean_wait_matches_pollaczek_khinchine():
     arrivals, service, done, _ = run_queue(1, lam, Gamma(1.0 / mu, cv), n, seed=77)
     assert service.mean() == pytest.approx(1.0 / mu, rel=0.01)
     wait = done - service - arrivals
-    mean_wait, se = batch_means(wait[n // 100:], batches=40)
+    mean_wait, se = batch_means(wait[n // 100 :], batches=40)
     theory = rho * (1.0 / mu) * (1 + cv**2) / (2 * (1 - rho))
-    print(f"M/G/1 Wq: {60 * mean_wait:.4f} min vs P-K {60 * theory:.4f} min "
-          f"({100 * (mean_wait / theory - 1):+.2f} %, batch SE {100 * se / theory:.2f} %)")
+    print(
+        f"M/G/1 Wq: {60 * mean_wait:.4f} min vs P-K {60 * theory:.4f} min "
+        f"({100 * (mean_wait / theory - 1):+.2f} %, batch SE {100 * se / theory:.2f} %)"
+    )
     assert se / theory < 0.02
     assert mean_wait == pytest.approx(theory, rel=0.05)
 

@@ -196,28 +196,26 @@ def validation_problems(
             path, value = [*path, key], value.get(key, ...)
         is_type = error["type"].endswith(_TYPE_ERRORS) or error["type"] in _TYPE_ERRORS
         found.append((path, _message(error, path, root, data), value, is_type))
-    kept: list[str] = []
-    merged: dict[tuple[str | int, ...], list[str]] = {}
+    # messages by path, in order of first appearance; a path keeps type errors only when no other
+    # error at or below it got further (those are union branches that did not apply)
+    by_path: dict[tuple[str | int, ...], tuple[Any, bool, list[str]]] = {}
     for path, message, value, is_type in found:
         if is_type and any(
             not other_type and other[: len(path)] == path for other, _, _, other_type in found
         ):
-            continue  # a union branch that did not apply, beside one that got further
+            continue
+        _, _, messages = by_path.setdefault(tuple(path), (value, is_type, []))
+        if message not in messages:
+            messages.append(message)
+    lines: list[str] = []
+    for path, (value, is_type, messages) in by_path.items():
+        shown = value if path else ...  # a model-level rule: the message names the values
         if is_type:  # every branch of a union rejected the type: name what each accepts
-            accepted = merged.setdefault(tuple(path), [])
-            if message not in accepted:
-                accepted.append(message)
-            message = " or ".join(
-                [accepted[0], *(m.removeprefix("must be ") for m in accepted[1:])]
-            )
-            kept = [
-                ln for ln in kept if not ln.startswith(problem(source, [*prefix, *path], "", value))
+            messages = [
+                " or ".join([messages[0], *(m.removeprefix("must be ") for m in messages[1:])])
             ]
-        shown = ... if not path else value  # a model-level rule: the message names the values
-        line = problem(source, [*prefix, *path], message, shown)
-        if line not in kept:
-            kept.append(line)
-    return kept
+        lines += [problem(source, [*prefix, *path], m, shown) for m in messages]
+    return lines
 
 
 def join(lines: Iterable[str]) -> str:

@@ -13,6 +13,7 @@ import math
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol, TypeVar
 
 import simpy
 from simpy.events import Event, Timeout
@@ -132,8 +133,6 @@ class ScheduledLane:
         """Cut capacity to floor(capacity·(1 − severity)) for departures in [start, start + duration)."""
         self._cuts.add(start, duration, severity)
 
-    capacity_cut = cut
-
     @property
     def dock_units(self) -> int:
         """Units waiting on the dock, all SKUs."""
@@ -241,8 +240,6 @@ class Waves:
         """
         self._cuts.add(start, duration, severity)
 
-    capacity_cut = cut
-
     def assign(self, ready: float) -> float:
         """Time of the first wave at or after `ready` with room; takes one slot of it."""
         used, skip, cuts, base = self._used, self._skip, self._cuts, self.capacity
@@ -297,7 +294,29 @@ class CarrierOption:
         return self.cost_per_shipment + self.cost_per_unit
 
 
-def choose_carrier(options: Sequence[CarrierOption], ready: float, promise: float) -> CarrierOption:
+class Carrier(Protocol):
+    """What carrier choice needs to know of an option: `CarrierOption` or the model's run-time lane."""
+
+    @property
+    def name(self) -> str:
+        """The carrier's name (the tie-break)."""
+        ...
+
+    @property
+    def mean_transit(self) -> float:
+        """Mean transit hours."""
+        ...
+
+    @property
+    def cost(self) -> float:
+        """Cost of one shipment of one unit."""
+        ...
+
+
+C = TypeVar("C", bound=Carrier)
+
+
+def choose_carrier(options: Sequence[C], ready: float, promise: float) -> C:
     """The cheapest option arriving by `promise` (ties by name); if none does, the fastest.
 
     Ties among the fastest go to the cheaper, then by name. Deterministic: the order of `options`
@@ -305,7 +324,7 @@ def choose_carrier(options: Sequence[CarrierOption], ready: float, promise: floa
     """
     if not options:
         raise ModelError("choose_carrier needs at least one carrier option")
-    best: CarrierOption | None = None
+    best: C | None = None
     for o in options:
         if ready + o.mean_transit <= promise and (
             best is None or (o.cost, o.name) < (best.cost, best.name)

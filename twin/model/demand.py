@@ -20,7 +20,7 @@ from twin.distributions import LogNormal
 from twin.rng import Streams
 
 BASELINE = 0
-"""Channel code of baseline orders; livestream e (in file order) has code e + 1."""
+"""Channel code of baseline orders; the pulse at index p (see `draw_pulses`) has code p + 1."""
 
 
 @dataclass(frozen=True, slots=True)

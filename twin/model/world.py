@@ -23,7 +23,7 @@ from twin.config.supply import SupplierSpec
 from twin.distributions import Constant, DrawBuffer, Gamma
 from twin.errors import ModelError
 from twin.model import disruption
-from twin.model.carrier import ScheduledLane, Waves
+from twin.model.carrier import ScheduledLane, Waves, choose_carrier
 from twin.model.demand import OrderBook, Pulse, draw_pulses, generate
 from twin.model.factory import Factory
 from twin.model.ledger import (
@@ -76,6 +76,11 @@ class Lane:
     def cost(self) -> float:
         """Cost of a one-unit shipment: the carrier-choice key."""
         return self.cost_per_shipment + self.cost_per_unit
+
+    @property
+    def name(self) -> str:
+        """The carrier's name (carrier choice breaks ties by it)."""
+        return self.carrier
 
 
 @dataclass(frozen=True)
@@ -398,7 +403,7 @@ class World:
             units += q
         done = w.pick_pack.serve(t)
         options = self.last_mile[w.index][g]
-        lane = options[0] if len(options) == 1 else self._carrier(options, done, self._promised[i])
+        lane = options[0] if len(options) == 1 else choose_carrier(options, done, self._promised[i])
         leaves = lane.waves.assign(done) if lane.waves is not None else done
         delivered = leaves + lane.transit.next()
         led.status[i] = ALLOCATED
@@ -430,16 +435,6 @@ class World:
         back = [(k, r) for k, r in back if r]
         if back:
             self.at(delivered + self._lag[i], self._return_arrives, self._returns_to or w, back)
-
-    @staticmethod
-    def _carrier(options: list[Lane], ready: float, promise: float) -> Lane:
-        """The cheapest carrier that delivers by the promise on average, else the fastest."""
-        if len(options) == 1:
-            return options[0]
-        for lane in options:  # sorted cheapest first
-            if ready + lane.mean_transit <= promise:
-                return lane
-        return min(options, key=lambda ln: (ln.mean_transit, ln.cost, ln.carrier))
 
     def _expire(self, t: float, strict: bool = False) -> None:
         """Cancel waiting orders whose patience ran out by `t` (before `t` when `strict`)."""
