@@ -8,15 +8,11 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from sqlalchemy import create_engine, text
 from typer.testing import CliRunner
 
 from twin.config import load_scenario
@@ -30,11 +26,10 @@ from twin.operate.ingest import (
     read_snapshot_file,
     write_snapshot,
 )
-from twin.operate.store import Store, open_store, parse_url
+from twin.operate.store import Store, open_store
 from twin.operate.tables import TABLES
 
 REPO = Path(__file__).resolve().parents[2]
-NO_POSTGRES = "no PostgreSQL server: set TWIN_TEST_POSTGRES_URL to run these against one"
 
 SAMPLE: dict[str, list[dict[str, Any]]] = {
     "clock": [{"time": 36.6}],
@@ -108,31 +103,6 @@ SAMPLE: dict[str, list[dict[str, Any]]] = {
 }
 
 STOCK_HEADER = "site,sku,units\n"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """An empty store: an SQLite file, or a fresh schema on the PostgreSQL server."""
-    if request.param == "sqlite":
-        with open_store(tmp_path / "live.db") as opened:
-            yield opened
-        return
-    url = os.environ.get("TWIN_TEST_POSTGRES_URL")
-    if not url:
-        pytest.skip(NO_POSTGRES)
-    base = parse_url(url)
-    schema = f"twin_test_{uuid.uuid4().hex[:12]}"
-    engine = create_engine(base.set(drivername="postgresql+psycopg"))
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    try:
-        target = base.update_query_dict({"options": f"-csearch_path={schema}"})
-        with open_store(target.render_as_string(hide_password=False)) as opened:
-            yield opened
-    finally:
-        with engine.begin() as conn:
-            conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-        engine.dispose()
 
 
 @pytest.fixture
