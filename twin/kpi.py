@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from twin.model.disruption import merged_windows
 from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
 from twin.model.world import RunRecord
 
@@ -122,8 +123,6 @@ def _split_by_disruption(
     qty: np.ndarray,
 ) -> dict[str, float]:
     """OTD and fill rate of orders created during a disruption, and of the others."""
-    from twin.model.disruption import merged_windows
-
     book, o = record.book, record.outcomes
     during = np.zeros(len(book), bool)
     for start, end in merged_windows(record.disruptions):

@@ -10,6 +10,7 @@ replication's demand is drawn up front, vectorised, from one named stream per (r
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -100,23 +101,33 @@ class OrderBook:
     def __len__(self) -> int:
         return len(self.time)
 
-    @property
+    @functools.cached_property
     def units(self) -> np.ndarray:
         """Units per order over all its lines."""
         owner = np.repeat(np.arange(len(self)), np.diff(self.extra_start))
         extra = np.bincount(owner, weights=self.extra_quantity, minlength=len(self))
-        return self.quantity + extra.astype(np.int64)
+        return _frozen(self.quantity + extra.astype(np.int64))
 
     def lines(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         """Every line: (order index, SKU, units, returned units), first lines then extra lines."""
+        return self._lines
+
+    @functools.cached_property
+    def _lines(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
         n = len(self)
         owner = np.repeat(np.arange(n), np.diff(self.extra_start))
         return (
-            np.concatenate([np.arange(n), owner]),
-            np.concatenate([self.sku, self.extra_sku]),
-            np.concatenate([self.quantity, self.extra_quantity]),
-            np.concatenate([self.return_units, self.extra_return_units]),
+            _frozen(np.concatenate([np.arange(n), owner])),
+            _frozen(np.concatenate([self.sku, self.extra_sku])),
+            _frozen(np.concatenate([self.quantity, self.extra_quantity])),
+            _frozen(np.concatenate([self.return_units, self.extra_return_units])),
         )
+
+
+def _frozen(array: np.ndarray) -> np.ndarray:
+    """`array`, read-only: cached views of the book are shared by every caller."""
+    array.flags.writeable = False
+    return array
 
 
 def draw_pulses(scenario: Scenario, streams: Streams) -> list[Pulse]:

@@ -109,7 +109,6 @@ class RunRecord:
     pick_pack_capacity: float
     factory_busy: float
     factory_capacity: float
-    supplier_availability: dict[str, float]
     stock_samples: list[tuple[float, str, int]]
     decisions: list[tuple[float, str, Any]]
 
@@ -792,7 +791,6 @@ class World:
             pick_pack_capacity=sum(w.pick_pack.workers for w in self.warehouses) * h,
             factory_busy=sum(f.regular_busy_hours for f in self.factories.values()),
             factory_capacity=sum(f.regular_lines for f in self.factories.values()) * h,
-            supplier_availability={s.id: s.availability for s in self.suppliers.values()},
             stock_samples=self._stock_samples,
             decisions=led.decisions,
         )

@@ -95,7 +95,7 @@ def _add(table: dict[str, dict[str, int]], site: str, key: str, units: int, sour
 def tables_from_world(world: World) -> Tables:
     """What the running `world` knows now, as snapshot tables (the export of `twin run --snapshot-at`)."""
     t = world.env.now
-    world._expire(t)  # what a snapshot at t shows: patience that ran out by t has run out
+    state = world.snapshot()  # first: it also cancels the orders whose patience ran out by t
     skus = world.skus
     book, led = world.book, world.ledger
     tables: Tables = {"clock": [{"time": t}]}
@@ -149,7 +149,6 @@ def tables_from_world(world: World) -> Tables:
         }
         for s in world.suppliers.values()
     ]
-    state = world.snapshot()
     tables["signals"] = [{"name": "live_event", "value": e} for e in state.live_events] + [
         {"name": f"order_rate:{k}", "value": repr(v)} for k, v in state.order_rate.items()
     ]
