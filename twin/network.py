@@ -14,7 +14,7 @@ import numpy as np
 
 from twin.config.schema import LaneSpec, Scenario
 from twin.config.supply import SupplierSpec
-from twin.state import NetworkInfo
+from twin.state import CarrierInfo, NetworkInfo
 
 # (origin kind/role, destination kind/role) pairs a lane may join
 _ALLOWED = {
@@ -333,4 +333,34 @@ def network_info(scenario: Scenario) -> NetworkInfo:
             for fid in scenario.sites_of("factory")
         },
         sellers={comp: tuple(ids) for comp, ids in sellers.items()},
+        regions=tuple(scenario.sites_of("region")),
+        serving={r: tuple(ws) for r, ws in serving.items()},
+        last_mile=last_mile_info(scenario, serving),
+        sla={r: scenario.sites[r].sla for r in scenario.sites_of("region")},  # type: ignore[union-attr]
+        pick_time={
+            w: 1.0 / scenario.sites[w].pick_pack.rate  # type: ignore[union-attr]
+            for w in scenario.sites_of("warehouse")
+        },
     )
+
+
+def last_mile_info(
+    scenario: Scenario, serving: dict[str, list[str]]
+) -> dict[str, dict[str, tuple[CarrierInfo, ...]]]:
+    """Carriers from each warehouse to each region it serves, cheapest first (ties by name)."""
+    out: dict[str, dict[str, tuple[CarrierInfo, ...]]] = {}
+    for region, warehouses in serving.items():
+        for w in warehouses:
+            options = [
+                CarrierInfo(
+                    ln.carrier,
+                    ln.transit.build().mean,
+                    ln.cost_per_shipment,
+                    ln.cost_per_unit,
+                    None if ln.waves is None else ln.waves.every,
+                )
+                for ln in lanes(scenario, w, region)
+            ]
+            options.sort(key=lambda c: (c.cost, c.carrier))
+            out.setdefault(w, {})[region] = tuple(options)
+    return out

@@ -15,6 +15,23 @@ SiteSku = Mapping[str, Mapping[str, int]]
 
 
 @dataclass(frozen=True, slots=True)
+class CarrierInfo:
+    """A carrier's last-mile lane from a warehouse to a region, as a dispatcher knows it."""
+
+    carrier: str
+    mean_transit: float
+    cost_per_shipment: float
+    cost_per_unit: float
+    wave_every: float | None = None
+    """Hours between the lane's delivery waves as configured; None: orders leave when packed."""
+
+    @property
+    def cost(self) -> float:
+        """Cost of one shipment of one unit, the figure carriers are compared on."""
+        return self.cost_per_shipment + self.cost_per_unit
+
+
+@dataclass(frozen=True, slots=True)
 class NetworkInfo:
     """The static facts of a network that policies may use: known before the run starts."""
 
@@ -31,6 +48,15 @@ class NetworkInfo:
     """Component units per SKU unit, by factory then SKU then component."""
     sellers: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     """The suppliers that sell each component."""
+    regions: tuple[str, ...] = ()
+    serving: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    """For each region, the warehouses with a last-mile lane to it: forward nearest first, then central."""
+    last_mile: Mapping[str, Mapping[str, tuple[CarrierInfo, ...]]] = field(default_factory=dict)
+    """Carriers from each warehouse to each region it serves, cheapest first (ties by name)."""
+    sla: Mapping[str, float] = field(default_factory=dict)
+    """Each region's delivery promise in hours after the order."""
+    pick_time: Mapping[str, float] = field(default_factory=dict)
+    """Mean pick/pack hours of one order at each warehouse."""
 
     def components_of(self, factory: str) -> list[str]:
         """Every component a factory's bill of materials uses, sorted."""
@@ -80,6 +106,10 @@ class State:
     components_on_order: SiteSku = field(default_factory=dict)
     """Component units bought and not yet arrived, by factory then component."""
     suppliers: Mapping[str, SupplierInfo] = field(default_factory=dict)
+    pick_wait: Mapping[str, float] = field(default_factory=dict)
+    """Hours an order arriving now would queue before pick/pack starts, by warehouse."""
+    closed: tuple[str, ...] = ()
+    """Warehouses closed now (a disruption): nothing is picked or shipped there."""
 
     def level(self, table: SiteSku, site: str, sku: str) -> int:
         """`table[site][sku]`, zero when absent."""
@@ -137,7 +167,40 @@ class PurchaseOrder:
     factory: str
 
 
-Decision = Transfer | ProductionOrder | ElasticActivation | PurchaseOrder
+@dataclass(frozen=True, slots=True)
+class SourcingRule:
+    """How orders from `region` are sourced until the next rule for it.
+
+    An order goes to the first warehouse in `warehouses` that is open and holds all its lines (and
+    owes nothing to earlier orders of those SKUs). With `split`, an order no single warehouse can
+    fill ships each line from the first warehouse holding it, when every line has one. Otherwise
+    the order waits at the first warehouse of the list.
+    """
+
+    region: str
+    warehouses: tuple[str, ...]
+    split: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DispatchRule:
+    """How orders from `warehouse` to `region` leave, until the next rule for that pair.
+
+    An order takes the first carrier in `carriers` whose mean transit, counted from the time the
+    order is packed, meets its promise; if none does, the fastest of them. With `wave_every`,
+    the lane's waves leave at that interval from its next departure on; None restores the
+    configured interval. Orders already given a wave keep it.
+    """
+
+    warehouse: str
+    region: str
+    carriers: tuple[str, ...]
+    wave_every: float | None = None
+
+
+Decision = (
+    Transfer | ProductionOrder | ElasticActivation | PurchaseOrder | SourcingRule | DispatchRule
+)
 
 
 def decision_to_dict(decision: Decision) -> dict[str, Any]:

@@ -372,11 +372,11 @@ def test_waves_match_a_brute_force_reference(
 # --- (7) choosing a carrier ----------------------------------------------------------------------
 
 
-def test_choose_carrier_picks_the_cheapest_that_meets_the_promise() -> None:
+def test_choose_carrier_picks_the_first_preferred_that_meets_the_promise() -> None:
     fast = CarrierOption("fast", 10.0, 50.0, 5.0, payload="F")
     mid = CarrierOption("mid", 20.0, 30.0, 2.0)
     slow = CarrierOption("slow", 40.0, 10.0, 1.0)
-    options = [fast, mid, slow]
+    options = [slow, mid, fast]  # cheapest first: the model's default preference
     assert choose_carrier(options, ready=0.0, promise=48.0) is slow
     assert choose_carrier(options, ready=10.0, promise=48.0) is mid
     assert choose_carrier(options, ready=28.0, promise=48.0) is mid  # exactly on time counts
@@ -384,6 +384,9 @@ def test_choose_carrier_picks_the_cheapest_that_meets_the_promise() -> None:
     # nobody makes it: the fastest
     assert choose_carrier(options, ready=45.0, promise=48.0) is fast
     assert choose_carrier(options[::-1], ready=45.0, promise=48.0) is fast
+    # a preference other than price: the first listed that makes it
+    assert choose_carrier([mid, slow], ready=0.0, promise=48.0) is mid
+    assert choose_carrier([fast, slow], ready=0.0, promise=48.0) is fast
     assert choose_carrier(options, 0.0, 48.0).payload is None
     assert fast.payload == "F"
 
@@ -393,7 +396,7 @@ def test_choose_carrier_breaks_ties_deterministically() -> None:
     b = CarrierOption("b", 5.0, 5.0, 1.0)
     c = CarrierOption("c", 5.0, 4.0, 1.0)
     d = CarrierOption("d", 5.0, 4.0, 1.0)
-    assert choose_carrier([b, a], 0.0, 100.0) is a  # same cost: by name
+    assert choose_carrier([a, b], 0.0, 100.0) is a  # both on time: the first preferred
     assert choose_carrier([d, c, b, a], 0.0, 1.0) is c  # fastest, then cheaper, then by name
     assert choose_carrier([b, a], 0.0, 1.0) is b
     with pytest.raises(ModelError):

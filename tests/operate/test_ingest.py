@@ -96,6 +96,10 @@ SAMPLE: dict[str, list[dict[str, Any]]] = {
             "components": "tube;cap, red",
         },
     ],
+    "warehouses": [
+        {"warehouse": "central", "status": "open", "pick_wait": 0.0},
+        {"warehouse": "fwd_north", "status": "closed", "pick_wait": 0.1 + 0.2},
+    ],
     "signals": [
         {"name": "live_event", "value": 'launch "night"'},
         {"name": "order_rate:serum", "value": repr(12.345678901234567)},
@@ -279,7 +283,7 @@ def test_unknown_table(filled: Store, tmp_path: Path) -> None:
         path,
         f"{path}: no snapshot table is called 'stok' (did you mean 'stock'?); "
         "a file is named after its table: clock, stock, orders, shipments, "
-        "production, factories, components, suppliers, signals",
+        "production, factories, components, suppliers, warehouses, signals",
     )
     path = write(tmp_path / "bad" / "stock.txt", STOCK_HEADER)
     rejected(filled, path, f"{path}: a snapshot file must end in .csv or .json")

@@ -98,6 +98,7 @@ SAMPLE: dict[str, list[dict[str, Any]]] = {
             "components": "cap",
         },
     ],
+    "warehouses": [{"warehouse": "central", "status": "open", "pick_wait": 1 / 3}],
     "signals": [
         {"name": "live_event", "value": "launch"},
         {"name": "order_rate:serum", "value": repr(12.345678901234567)},
@@ -165,7 +166,7 @@ def test_replace_table_refuses_unknown_tables_and_columns(store: Store) -> None:
         store.replace_table("stok", [])
     assert str(info.value) == (
         "no snapshot table is called 'stok'; the tables are "
-        "clock, stock, orders, shipments, production, factories, components, suppliers, signals"
+        "clock, stock, orders, shipments, production, factories, components, suppliers, warehouses, signals"
     )
     with pytest.raises(StoreError) as info:
         store.replace_table("stock", [{"site": "a", "sku": "b"}])

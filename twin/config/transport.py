@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeFloat, PositiveInt
 
 from twin.config.base import Duration, Strict
 
@@ -30,3 +30,5 @@ class WaveSpec(Strict):
     every: Period
     first: Offset = 0.0
     capacity: PositiveInt | None = None
+    cost_per_wave: NonNegativeFloat = 0.0
+    """Booked for each wave that leaves with at least one order (a vehicle sent out)."""

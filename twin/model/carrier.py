@@ -90,6 +90,7 @@ class ScheduledLane:
         self.env = env
         self.name = name
         self.every = spec.every
+        self.configured_every = spec.every
         self.first = spec.first
         self.capacity = spec.capacity
         self.transit = transit
@@ -217,13 +218,17 @@ class Waves:
 
     def __init__(self, spec: WaveSpec, horizon: float) -> None:
         self.every = spec.every
+        self.configured_every = spec.every
         self.first = spec.first
         self.capacity = spec.capacity
         self.horizon = horizon
+        self.cost_per_wave = spec.cost_per_wave
         self._used: dict[int, int] = {}
         self._skip: dict[int, int] = {}
         """Full wave index -> a later index to try next."""
         self._cuts = _Cuts()
+        self.launched: list[float] = []
+        """Departure time of every wave that carries at least one order, in order of first use."""
 
     def wave_time(self, index: int) -> float:
         """Departure time of the wave with this index."""
@@ -253,9 +258,33 @@ class Waves:
             n = self._find(n + 1)
         count += 1
         used[n] = count
+        if count == 1:
+            self.launched.append(self.first + n * self.every)
         if cap is not None and count >= cap:
             skip[n] = n + 1
         return self.first + n * self.every
+
+    def set_every(self, t: float, every: float | None) -> None:
+        """From the first departure at or after `t` on, waves leave every `every` hours.
+
+        None restores the configured interval.
+        Orders already given a later wave keep it: that wave still leaves, and where it falls on
+        the new schedule it keeps its count against capacity.
+        """
+        if every is None:
+            every = self.configured_every
+        if every == self.every:
+            return
+        n0 = first_index_at_or_after(t, self.first, self.every)
+        first = self.first + n0 * self.every
+        carried: dict[int, int] = {}
+        for n, count in self._used.items():
+            if n >= n0:
+                m = (self.first + n * self.every - first) / every
+                if abs(m - round(m)) < 1e-9:
+                    carried[round(m)] = count
+        self.first, self.every = first, every
+        self._used, self._skip = carried, {}
 
     def _find(self, n: int) -> int:
         """The first wave index >= n not known to be full (with path compression)."""
@@ -317,19 +346,14 @@ C = TypeVar("C", bound=Carrier)
 
 
 def choose_carrier(options: Sequence[C], ready: float, promise: float) -> C:
-    """The cheapest option arriving by `promise` (ties by name); if none does, the fastest.
+    """The first option, in the given order of preference, arriving by `promise`; else the fastest.
 
-    Ties among the fastest go to the cheaper, then by name. Deterministic: the order of `options`
-    does not matter.
+    Ties among the fastest go to the cheaper, then by name. With options sorted cheapest first
+    (ties by name) this is "the cheapest carrier that meets the promise", the model's default.
     """
     if not options:
         raise ModelError("choose_carrier needs at least one carrier option")
-    best: C | None = None
     for o in options:
-        if ready + o.mean_transit <= promise and (
-            best is None or (o.cost, o.name) < (best.cost, best.name)
-        ):
-            best = o
-    if best is not None:
-        return best
+        if ready + o.mean_transit <= promise:
+            return o
     return min(options, key=lambda o: (o.mean_transit, o.cost, o.name))

@@ -32,6 +32,10 @@ class PickPack:
         self.busy = 0.0
         """Worker-hours of service inside [0, horizon)."""
 
+    def wait(self, t: float) -> float:
+        """Hours an order arriving at `t` would queue before its pick/pack starts (closures aside)."""
+        return max(0.0, self._free[0] - t)
+
     def serve(self, t: float) -> float:
         """Queue an order arriving at `t`; return when its pick/pack is done."""
         start = heapq.heappop(self._free)

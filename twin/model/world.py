@@ -44,10 +44,12 @@ from twin.policies import REGISTRY, Policy
 from twin.rng import Streams
 from twin.state import (
     Decision,
+    DispatchRule,
     ElasticActivation,
     NetworkInfo,
     ProductionOrder,
     PurchaseOrder,
+    SourcingRule,
     State,
     SupplierInfo,
     Transfer,
@@ -159,9 +161,13 @@ class World:
             options.sort(key=lambda ln: (ln.cost, ln.carrier))
         serving = network.serving_order(scenario)
         self.serving = [[self.by_id[w] for w in serving[r]] for r in self.regions]
+        """Per region, the warehouses its orders try in turn (a `SourcingRule` replaces it)."""
+        self._split = [False] * len(self.regions)
+        self._region_index = {r: g for g, r in enumerate(self.regions)}
         self.last_mile = [
-            [self.lanes.get((w.id, r), []) for r in self.regions] for w in self.warehouses
+            [list(self.lanes.get((w.id, r), [])) for r in self.regions] for w in self.warehouses
         ]
+        """Per warehouse and region, the carriers in order of preference (a `DispatchRule`'s)."""
         regions = [scenario.sites[r] for r in self.regions]
         self.patience = [r.patience for r in regions if isinstance(r, RegionSpec)]
         returns_to = scenario.returns.to
@@ -373,7 +379,7 @@ class World:
                 self._wait(i, g, [(k, q)], t)
 
     def _on_order(self, i: int, t: float) -> None:
-        """Source an order of several lines: all of them from one warehouse, or it waits."""
+        """Source an order of several lines: all from one warehouse, else split if the rule says so."""
         g = self._region[i]
         lines = self._lines(i)
         for w in self.serving[g]:
@@ -382,7 +388,32 @@ class World:
             ) and not (w.closures and w.closed(t)):
                 self._allocate(w, i, g, lines, t)
                 return
+        if self._split[g]:
+            parts = self._split_parts(g, lines, t)
+            if parts is not None:
+                self._allocate_split(parts, i, g, lines, t)
+                return
         self._wait(i, g, lines, t)
+
+    def _split_parts(self, g: int, lines: Items, t: float) -> dict[Warehouse, list[int]] | None:
+        """Each line (by index) from the first warehouse that can ship it now; None if one can't."""
+        parts: dict[Warehouse, list[int]] = {}
+        taken: dict[tuple[int, int], int] = {}
+        for j, (k, q) in enumerate(lines):
+            for w in self.serving[g]:
+                held = w.stock[k] - taken.get((w.index, k), 0)
+                if (
+                    held >= q
+                    and not w.backlog[k]
+                    and not w.pending[k]
+                    and not (w.closures and w.closed(t))
+                ):
+                    taken[w.index, k] = taken.get((w.index, k), 0) + q
+                    parts.setdefault(w, []).append(j)
+                    break
+            else:
+                return None
+        return parts
 
     def _wait(self, i: int, g: int, lines: Items, t: float) -> None:
         """No warehouse can serve order i now: it waits at its region's nearest one."""
@@ -394,8 +425,10 @@ class World:
         self.ledger.warehouse[i] = home.index
         heapq.heappush(self._deadlines, (t + self.patience[g], i))
 
-    def _allocate(self, w: Warehouse, i: int, g: int, lines: Items, t: float) -> None:
-        led = self.ledger
+    def _dispatch(
+        self, w: Warehouse, i: int, g: int, lines: Items, t: float
+    ) -> tuple[float, float]:
+        """Take `lines` from w, pick/pack them and send them to region g: (leaves, delivered)."""
         units = 0
         for k, q in lines:
             w.take(k, q, t)
@@ -404,16 +437,24 @@ class World:
         options = self.last_mile[w.index][g]
         lane = options[0] if len(options) == 1 else choose_carrier(options, done, self._promised[i])
         leaves = lane.waves.assign(done) if lane.waves is not None else done
-        delivered = leaves + lane.transit.next()
+        # last-mile cost per (warehouse, day), booked to the Ledger at the end: no dict per order
+        self._last_mile_cost[w.index][int(t // 24.0)] += (
+            lane.cost_per_shipment + units * lane.cost_per_unit
+        )
+        return leaves, leaves + lane.transit.next()
+
+    def _record(self, i: int, w: Warehouse, t: float, leaves: float, delivered: float) -> None:
+        led = self.ledger
         led.status[i] = ALLOCATED
         led.warehouse[i] = w.index
         led.allocated[i] = t
         led.shipped[i] = leaves
         led.delivered[i] = delivered
-        # last-mile cost per (warehouse, day), booked to the Ledger at the end: no dict per order
-        self._last_mile_cost[w.index][int(t // 24.0)] += (
-            lane.cost_per_shipment + units * lane.cost_per_unit
-        )
+
+    def _allocate(self, w: Warehouse, i: int, g: int, lines: Items, t: float) -> None:
+        """Serve order i whole from w."""
+        leaves, delivered = self._dispatch(w, i, g, lines, t)
+        self._record(i, w, t, leaves, delivered)
         r = self._returned[i]
         if len(lines) == 1:
             if r:
@@ -424,16 +465,31 @@ class World:
                     [(lines[0][0], r)],
                 )
             return
-        a, b = self._extra[i], self._extra[i + 1]
-        back = [
-            (lines[0][0], r),
-            *zip(
-                (k for k, _ in lines[1:]), self.book.extra_return_units[a:b].tolist(), strict=True
-            ),
-        ]
-        back = [(k, r) for k, r in back if r]
+        back = [(k, r) for (k, _), r in zip(lines, self._line_returns(i), strict=True) if r]
         if back:
             self.at(delivered + self._lag[i], self._return_arrives, self._returns_to or w, back)
+
+    def _allocate_split(
+        self, parts: dict[Warehouse, list[int]], i: int, g: int, lines: Items, t: float
+    ) -> None:
+        """Serve order i in parts: the lines `parts[w]` from each warehouse w.
+
+        The order counts as shipped and delivered when its last part is; each part's returns go
+        back to the warehouse it came from (or the scenario's returns site).
+        """
+        timing = [self._dispatch(w, i, g, [lines[j] for j in js], t) for w, js in parts.items()]
+        delivered = max(d for _, d in timing)
+        self._record(i, next(iter(parts)), t, max(s for s, _ in timing), delivered)
+        returns = self._line_returns(i)
+        for w, js in parts.items():
+            back = [(lines[j][0], returns[j]) for j in js if returns[j]]
+            if back:
+                self.at(delivered + self._lag[i], self._return_arrives, self._returns_to or w, back)
+
+    def _line_returns(self, i: int) -> list[int]:
+        """Units of each line of order i that will come back (in the order of `_lines`)."""
+        a, b = self._extra[i], self._extra[i + 1]
+        return [self._returned[i], *self.book.extra_return_units[a:b].tolist()]
 
     def _expire(self, t: float, strict: bool = False) -> None:
         """Cancel waiting orders whose patience ran out by `t` (before `t` when `strict`)."""
@@ -628,6 +684,8 @@ class World:
                 f.id: {c: self._on_order_units.get((f.id, c), 0) for c in sorted(f.components)}
                 for f in factories
             },
+            pick_wait={w.id: w.pick_pack.wait(t) for w in self.warehouses},
+            closed=tuple(w.id for w in self.warehouses if w.closures and w.closed(t)),
             suppliers={
                 s.id: SupplierInfo(
                     s.tier,
@@ -662,12 +720,52 @@ class World:
                 factory.set_elastic(decision.active, t)
             elif isinstance(decision, PurchaseOrder):
                 self._purchase(decision, policy, t)
+            elif isinstance(decision, SourcingRule):
+                self._set_sourcing(decision, policy)
+            elif isinstance(decision, DispatchRule):
+                self._set_dispatch(decision, policy, t)
             else:
                 raise ModelError(
                     f"policy {policy!r} returned {decision!r}, which is not a Decision"
                 )
         for (origin, destination), items in loads.items():
             self._ship(self._linehaul(origin, destination), self.by_id[destination], items, t)
+
+    def _set_sourcing(self, d: SourcingRule, policy: str) -> None:
+        g = self._known(self._region_index, d.region, policy, "region")
+        ws = [self._known(self.by_id, w, policy, "warehouse") for w in d.warehouses]
+        if not ws or len(set(d.warehouses)) != len(ws):
+            raise ModelError(
+                f"policy {policy!r} gave region {d.region!r} the warehouses {list(d.warehouses)}:"
+                " it needs at least one, each once"
+            )
+        for w in ws:
+            if not self.last_mile[w.index][g]:
+                raise ModelError(
+                    f"policy {policy!r} sources region {d.region!r} from {w.id!r},"
+                    " which has no last-mile lane to it"
+                )
+        self.serving[g] = ws
+        self._split[g] = d.split
+
+    def _set_dispatch(self, d: DispatchRule, policy: str, t: float) -> None:
+        w = self._known(self.by_id, d.warehouse, policy, "warehouse")
+        g = self._known(self._region_index, d.region, policy, "region")
+        carriers = {lane.carrier: lane for lane in self.lanes.get((w.id, d.region), [])}
+        if not carriers:
+            raise ModelError(f"policy {policy!r} dispatches on {w.id}→{d.region}: no such lane")
+        if not d.carriers or len(set(d.carriers)) != len(d.carriers):
+            raise ModelError(
+                f"policy {policy!r} gave lane {w.id}→{d.region} the carriers {list(d.carriers)}:"
+                " it needs at least one, each once"
+            )
+        options = [
+            self._known(carriers, c, policy, f"carrier on {w.id}→{d.region}") for c in d.carriers
+        ]
+        self.last_mile[w.index][g] = options
+        for lane in carriers.values():
+            if lane.waves is not None:
+                lane.waves.set_every(t, d.wave_every)
 
     def _purchase(self, d: PurchaseOrder, policy: str, t: float) -> None:
         supplier = self._known(self.suppliers, d.supplier, policy, "supplier")
@@ -821,16 +919,21 @@ class World:
                 self._book_spread("supplier_reserved", per_hour, s.id, 0.0, h)
         for options in self.lanes.values():
             for lane in options:
-                if lane.scheduled is None:
-                    continue
-                for time, _, loaded in lane.scheduled.departures_log:
-                    if loaded:
-                        led.cost(
-                            "transport_linehaul",
-                            lane.cost_per_shipment + loaded * lane.cost_per_unit,
-                            lane.origin,
-                            time,
-                        )
+                if lane.scheduled is not None:
+                    for time, _, loaded in lane.scheduled.departures_log:
+                        if loaded:
+                            led.cost(
+                                "transport_linehaul",
+                                lane.cost_per_shipment + loaded * lane.cost_per_unit,
+                                lane.origin,
+                                time,
+                            )
+                if lane.waves is not None and lane.waves.cost_per_wave:
+                    for time in lane.waves.launched:
+                        if time < h:
+                            led.cost(
+                                "transport_last_mile", lane.waves.cost_per_wave, lane.origin, time
+                            )
 
     def _book_spread(self, part: str, per_hour: float, site: str, start: float, end: float) -> None:
         """Book a cost that accrues evenly over [start, end), day by day."""

@@ -44,6 +44,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "factories": ("factory",),
     "components": ("factory", "component"),
     "suppliers": ("supplier",),
+    "warehouses": ("warehouse",),
 }
 """The columns that identify a row (a table's "one row per"): no two rows may share them."""
 
@@ -58,6 +59,7 @@ _WHOLE = re.compile(r"\s*[+-]?[0-9]+\s*")
 _FLOAT_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "time": (lambda x: math.isfinite(x) and x >= 0, "must be a finite number >= 0"),
     "lead_time_mean": (lambda x: math.isfinite(x) and x >= 0, "must be a finite number >= 0"),
+    "pick_wait": (lambda x: math.isfinite(x) and x >= 0, "must be a finite number >= 0"),
     "created": (math.isfinite, "must be a finite number"),
 }
 _ANY_NUMBER: tuple[Callable[[float], bool], str] = (lambda x: not math.isnan(x), "must be a number")
@@ -139,6 +141,7 @@ class _Names:
             ("components", "factory"): ("a factory", factories),
             ("components", "component"): ("a component", components),
             ("suppliers", "supplier"): ("a supplier", suppliers),
+            ("warehouses", "warehouse"): ("a warehouse", warehouses),
         }
 
 

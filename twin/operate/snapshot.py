@@ -53,6 +53,14 @@ def state_from_tables(tables: Tables, network: NetworkInfo) -> State:
     for row in sorted(tables.get("components", []), key=lambda r: (r["factory"], r["component"])):
         components.setdefault(row["factory"], {})[row["component"]] = row["on_hand"]
         on_order.setdefault(row["factory"], {})[row["component"]] = row["on_order"]
+    waits: dict[str, float] = {}
+    closed: set[str] = set()
+    for row in tables.get("warehouses", []):
+        if row["warehouse"] not in warehouses:
+            raise StoreError(f"warehouses: {row['warehouse']!r} is not in the scenario's network")
+        waits[row["warehouse"]] = float(row["pick_wait"])
+        if row["status"] == "closed":
+            closed.add(row["warehouse"])
     rates = dict.fromkeys(skus, 0.0)
     live: list[str] = []
     for row in tables.get("signals", []):
@@ -83,6 +91,8 @@ def state_from_tables(tables: Tables, network: NetworkInfo) -> State:
             )
             for row in tables.get("suppliers", [])
         },
+        pick_wait={w: waits[w] for w in warehouses if w in waits},
+        closed=tuple(w for w in warehouses if w in closed),
     )
 
 
@@ -148,6 +158,14 @@ def tables_from_world(world: World) -> Tables:
             "components": ";".join(sorted(s.spec.components)),
         }
         for s in world.suppliers.values()
+    ]
+    tables["warehouses"] = [
+        {
+            "warehouse": w,
+            "status": "closed" if w in state.closed else "open",
+            "pick_wait": state.pick_wait[w],
+        }
+        for w in state.pick_wait
     ]
     tables["signals"] = [{"name": "live_event", "value": e} for e in state.live_events] + [
         {"name": f"order_rate:{k}", "value": repr(v)} for k, v in state.order_rate.items()

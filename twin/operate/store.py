@@ -46,7 +46,7 @@ from twin.operate.tables import FLOAT_COLUMNS, INTEGER_COLUMNS, TABLES
 if TYPE_CHECKING:
     from twin.state import State
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 """Bump when a table or column changes; a store of another version is refused, never altered."""
 
 Tables = dict[str, list[dict[str, Any]]]

@@ -17,6 +17,8 @@ Tables (one row per ...; columns):
 - `components` (factory, component): `factory`, `component`, `on_hand`, `on_order`.
 - `suppliers` (supplier): `supplier`, `tier`, `status` (`up`/`down`), `lead_time_mean`, `moq`,
   `components` (`;`-separated).
+- `warehouses` (warehouse): `warehouse`, `status` (`open`/`closed`), `pick_wait` (hours an order
+  arriving now would queue before its pick/pack starts; a WMS reading).
 - `signals` (live-sale signal): `name`, `value`: `live_event` (value: an event on air; one row
   each), `order_rate:<sku>` (units/h ordered over the last hour).
 
@@ -48,17 +50,21 @@ TABLES: dict[str, tuple[str, ...]] = {
     "factories": ("factory", "elastic"),
     "components": ("factory", "component", "on_hand", "on_order"),
     "suppliers": ("supplier", "tier", "status", "lead_time_mean", "moq", "components"),
+    "warehouses": ("warehouse", "status", "pick_wait"),
     "signals": ("name", "value"),
 }
 """Every table of a snapshot and its columns, in order."""
 
 INTEGER_COLUMNS = frozenset({"units", "line", "on_hand", "on_order", "moq"})
-FLOAT_COLUMNS = frozenset({"time", "created", "release", "promised", "lead_time_mean"})
+FLOAT_COLUMNS = frozenset(
+    {"time", "created", "release", "promised", "lead_time_mean", "pick_wait"}
+)
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("orders", "status"): ("waiting", "presale"),
     ("shipments", "status"): ("requested", "moving", "production"),
     ("factories", "elastic"): ("off", "pending", "on", "unavailable"),
     ("suppliers", "tier"): ("strategic", "agile", "backup"),
     ("suppliers", "status"): ("up", "down"),
+    ("warehouses", "status"): ("open", "closed"),
 }
 """Columns whose values come from a fixed list."""

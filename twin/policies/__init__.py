@@ -1,6 +1,14 @@
 """Decision logic as plain Python: sees `State`, returns `Decision`s; imports no simulation code."""
 
-from twin.policies import forecast, preposition, procurement, production, replenishment
+from twin.policies import (
+    dispatch,
+    forecast,
+    preposition,
+    procurement,
+    production,
+    replenishment,
+    sourcing,
+)
 from twin.policies.registry import REGISTRY, Policy, PolicyKind, PolicyParams, PolicyRegistry
 
 __all__ = [
@@ -9,9 +17,11 @@ __all__ = [
     "PolicyKind",
     "PolicyParams",
     "PolicyRegistry",
+    "dispatch",
     "forecast",
     "preposition",
     "procurement",
     "production",
     "replenishment",
+    "sourcing",
 ]

@@ -10,16 +10,12 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import BeforeValidator, Field, NonNegativeFloat, NonNegativeInt, field_validator
+from pydantic import Field, NonNegativeFloat, NonNegativeInt, field_validator
 
 from twin.policies.forecast import ceil_units
-from twin.policies.registry import REGISTRY, PolicyParams
+from twin.policies.registry import REGISTRY, Hours, PolicyParams
 from twin.policies.replenishment import Levels, Sites, level_for, replenish
 from twin.state import Decision, NetworkInfo, State
-from twin.units import parse_duration
-
-Hours = Annotated[float, BeforeValidator(parse_duration)]
-"""Hours since the start of the run: a number, or text with units ("36h", "2d")."""
 
 
 class AudienceEvent(PolicyParams):

@@ -5,11 +5,15 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from typing import Annotated, Any, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict
 
 from twin.state import Decision, NetworkInfo, State
+from twin.units import parse_duration
+
+Hours = Annotated[float, BeforeValidator(parse_duration)]
+"""Hours: a number, or text with units ("36h", "2d", "90min") as in a scenario."""
 
 
 @runtime_checkable
