@@ -7,6 +7,7 @@ the policies ask: which warehouses serve a region, nearest first; where a wareho
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import networkx as nx
@@ -46,7 +47,7 @@ def graph(scenario: Scenario) -> nx.DiGraph:
         g.add_node(sid, kind=_kind(scenario, sid), location=site.location)
     for lane in scenario.lanes:
         if lane.origin in scenario.sites and lane.destination in scenario.sites:
-            hours = lane.transit.build().mean
+            hours = mean_transit(scenario, lane)
             if g.has_edge(lane.origin, lane.destination):  # several carriers: keep the fastest
                 edge = g.edges[lane.origin, lane.destination]
                 edge["lanes"].append(lane)
@@ -54,6 +55,20 @@ def graph(scenario: Scenario) -> nx.DiGraph:
             else:
                 g.add_edge(lane.origin, lane.destination, lanes=[lane], hours=hours)
     return g
+
+
+def mean_transit(scenario: Scenario, lane: LaneSpec) -> float:
+    """Mean hours in transit: the lane's distribution's mean, or a routed lane's straight drive.
+
+    A routed lane's figure (warehouse to the region's centroid at the fleet's speed) is what the
+    planning rules compare carriers and warehouses on; its deliveries follow the routes.
+    """
+    if lane.transit is not None:
+        return lane.transit.build().mean
+    assert lane.routing is not None
+    (x0, y0) = scenario.sites[lane.origin].location
+    (x1, y1) = scenario.sites[lane.destination].location
+    return math.hypot(x1 - x0, y1 - y0) / lane.routing.fleet.speed_kmh
 
 
 def check(scenario: Scenario) -> list[Issue]:
@@ -354,7 +369,7 @@ def last_mile_info(
             options = [
                 CarrierInfo(
                     ln.carrier,
-                    ln.transit.build().mean,
+                    mean_transit(scenario, ln),
                     ln.cost_per_shipment,
                     ln.cost_per_unit,
                     None if ln.waves is None else ln.waves.every,

@@ -128,6 +128,15 @@ class FactorySpec(Strict):
         return {"main": LineSpec(capacity=self.capacity)}
 
 
+class StationSpec(Strict):
+    """A delivery station of a region (parcel locker, pick-up point): where last-mile routes stop."""
+
+    id: str
+    location: Location
+    weight: PositiveFloat = 1.0
+    """Share of the region's orders collected here, relative to the other stations."""
+
+
 class RegionSpec(Strict):
     """A customer area: its share of baseline demand, its delivery promise and its patience."""
 
@@ -136,6 +145,12 @@ class RegionSpec(Strict):
     weight: PositiveFloat = 1.0
     sla: Annotated[Duration, Field(gt=0)]
     patience: Annotated[Duration, Field(gt=0)]
+    stations: list[StationSpec] = []
+    """Where routed deliveries stop; none: one station at the region's location."""
+
+    def station_list(self) -> list[StationSpec]:
+        """The stations, or one at the region's centroid when none are given."""
+        return self.stations or [StationSpec(id="centroid", location=self.location)]
 
 
 Site = Annotated[
@@ -143,12 +158,42 @@ Site = Annotated[
 ]
 
 
+class FleetSpec(Strict):
+    """A carrier's last-mile vehicles at one warehouse: each wave sends out up to `vehicles`."""
+
+    vehicles: PositiveInt
+    capacity: PositiveInt
+    """Units one vehicle carries."""
+    speed_kmh: PositiveFloat
+    cost_per_km: NonNegativeFloat = 0.0
+    cost_per_vehicle: NonNegativeFloat = 0.0
+    """Booked for each vehicle a wave sends out."""
+    service_time: Duration = 0.0
+    """Hours spent at each station."""
+    max_duration: Annotated[Duration, Field(gt=0)] | None = None
+    """Longest route (hours from leaving the warehouse to coming back)."""
+
+
+class RoutingSpec(Strict):
+    """Route each wave's deliveries as a vehicle routing problem (OR-Tools or PyVRP)."""
+
+    fleet: FleetSpec
+    backend: Literal["ortools", "pyvrp", "nearest"] = "ortools"
+    time_limit: Annotated[float, Field(gt=0)] = 0.2
+    """Seconds of solver time per wave at most."""
+    first_solution: str = "PATH_CHEAPEST_ARC"
+    local_search: str = "AUTOMATIC"
+    """OR-Tools metaheuristic; `AUTOMATIC` stops at a local optimum, `GUIDED_LOCAL_SEARCH` uses
+    the whole time limit."""
+
+
 class LaneSpec(Strict):
     """A transport link from one site to another for one carrier."""
 
     origin: str = Field(alias="from")
     destination: str = Field(alias="to")
-    transit: TimeDist
+    transit: TimeDist | None = None
+    """Transit time; a routed lane has none (its deliveries follow the routes)."""
     carrier: str = "default"
     cost_per_shipment: NonNegativeFloat = 0.0
     cost_per_unit: NonNegativeFloat = 0.0
@@ -156,6 +201,19 @@ class LaneSpec(Strict):
     """Line-haul schedule with capacity per departure; None: each shipment leaves at once."""
     waves: WaveSpec | None = None
     """Last-mile waves with capacity (orders per wave); None: each order leaves when packed."""
+    routing: RoutingSpec | None = None
+    """Route each wave's vehicles to the stations of the region (needs `waves`)."""
+
+    @model_validator(mode="after")
+    def _transit_or_routing(self) -> LaneSpec:
+        if self.routing is None and self.transit is None:
+            raise ValueError("needs `transit` (or `routing`, for a last-mile lane with waves)")
+        if self.routing is not None:
+            if self.transit is not None:
+                raise ValueError("a routed lane takes no `transit`: its deliveries follow the routes")
+            if self.waves is None:
+                raise ValueError("`routing` routes each wave: the lane needs `waves`")
+        return self
 
 
 # --- demand ------------------------------------------------------------------------------------
