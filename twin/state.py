@@ -204,5 +204,6 @@ Decision = (
 
 
 def decision_to_dict(decision: Decision) -> dict[str, Any]:
-    """A decision as JSON-ready data, tagged with its type name."""
-    return {"type": type(decision).__name__, **asdict(decision)}
+    """A decision as JSON-ready data (tuples as lists), tagged with its type name."""
+    fields = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(decision).items()}
+    return {"type": type(decision).__name__, **fields}
