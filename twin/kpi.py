@@ -112,6 +112,8 @@ def compute(record: RunRecord) -> dict[str, float]:
     kpis["restocked_units"] = float(record.restocked)
     if sc.disruptions.scheduled or sc.disruptions.random:
         kpis.update(_split_by_disruption(record, judged, delivered, promised, qty))
+    for name, value in record.routing.items():
+        kpis[f"routing_{name}"] = value
     return kpis
 
 

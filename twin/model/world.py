@@ -9,6 +9,7 @@ Only what changes stock later (shipments, put-aways, returns) and the policies' 
 from __future__ import annotations
 
 import heapq
+import math
 from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
@@ -26,6 +27,7 @@ from twin.model import disruption
 from twin.model.carrier import ScheduledLane, Waves, choose_carrier
 from twin.model.demand import OrderBook, Pulse, draw_pulses, generate
 from twin.model.factory import Factory
+from twin.model.last_mile import RoutedLane
 from twin.model.ledger import (
     ALLOCATED,
     CANCELLED,
@@ -56,6 +58,8 @@ from twin.state import (
 )
 
 HOURS_PER_YEAR = 24 * 365
+WAVE_EPSILON = 1e-9
+"""How far past a full routed wave to look for the next one (waves are hours apart)."""
 Items = list[tuple[int, int]]
 """(SKU index, units) pairs travelling or waiting together."""
 
@@ -67,12 +71,14 @@ class Lane:
     origin: str
     destination: str
     carrier: str
-    transit: DrawBuffer
+    transit: DrawBuffer | None
+    """Transit draws; None on a routed lane (its deliveries follow the routes)."""
     mean_transit: float
     cost_per_shipment: float
     cost_per_unit: float
     scheduled: ScheduledLane | None = None
     waves: Waves | None = None
+    routed: RoutedLane | None = None
 
     @property
     def cost(self) -> float:
@@ -113,6 +119,8 @@ class RunRecord:
     factory_capacity: float
     stock_samples: list[tuple[float, str, int]]
     decisions: list[tuple[float, str, Any]]
+    routing: dict[str, float]
+    """Routed last mile totals (`waves`, `vehicles`, `km`, `fallbacks`); empty when no lane routes."""
 
     @property
     def horizon_h(self) -> float:
@@ -151,6 +159,9 @@ class World:
         self.pulses = draw_pulses(scenario, self.streams)
         self.book = generate(scenario, self.streams, self.pulses)
         self._prepare_book()
+        self._station = self._draw_stations()
+        self._awaiting: dict[int, list[Any]] = {}
+        """Orders with parts on routed waves: [parts to go, latest delivery, returns by warehouse]."""
         self.ledger = Ledger(len(self.book), len(self.skus))
         self.warehouses = self._build_warehouses()
         self.by_id = {w.id: w for w in self.warehouses}
@@ -223,6 +234,20 @@ class World:
         mine = book.presale[owner]  # every line of every pre-order
         self._presale = (owner[mine], line_sku[mine], line_qty[mine])
 
+    def _draw_stations(self) -> list[int]:
+        """Each order's delivery station (by its region's station weights), when any lane routes."""
+        if not any(lane.routing is not None for lane in self.scenario.lanes):
+            return []
+        station = np.zeros(len(self.book), np.int64)
+        for g, rid in enumerate(self.regions):
+            region = self.scenario.sites[rid]
+            assert isinstance(region, RegionSpec)
+            weights = np.array([s.weight for s in region.station_list()])
+            mine = np.flatnonzero(self.book.region == g)
+            rng = self.streams.get(f"region/{rid}/stations")
+            station[mine] = rng.choice(len(weights), size=mine.size, p=weights / weights.sum())
+        return station.tolist()
+
     def _lines(self, i: int) -> list[tuple[int, int]]:
         """(SKU, units) of every line of order i."""
         lines = [(self._sku[i], self._qty[i])]
@@ -237,23 +262,32 @@ class World:
     def _lane(self, spec: LaneSpec) -> Lane:
         suffix = "" if spec.carrier == "default" else f"@{spec.carrier}"
         name = f"lane/{spec.origin}->{spec.destination}{suffix}/transit"
-        dist = spec.transit.build()
+        dist = None if spec.transit is None else spec.transit.build()
         lane = Lane(
             spec.origin,
             spec.destination,
             spec.carrier,
-            DrawBuffer(dist, self.streams.get(name)),
-            dist.mean,
+            None if dist is None else DrawBuffer(dist, self.streams.get(name)),
+            network.mean_transit(self.scenario, spec),
             spec.cost_per_shipment,
             spec.cost_per_unit,
         )
+        if spec.routing is not None:
+            region = self.scenario.sites[spec.destination]
+            assert isinstance(region, RegionSpec)
+            lane.routed = RoutedLane(
+                spec.routing,
+                self.by_id[spec.origin].index,
+                self.scenario.sites[spec.origin].location,
+                region.station_list(),
+            )
         if spec.departures is not None:
             dest = self.by_id[spec.destination]
             lane.scheduled = ScheduledLane(
                 self.env,
                 f"{spec.origin}->{spec.destination}{suffix}",
                 spec.departures,
-                lane.transit,
+                lane.transit,  # type: ignore[arg-type]  # a line-haul lane has transit
                 spec.cost_per_shipment,
                 spec.cost_per_unit,
                 self.horizon,
@@ -441,7 +475,11 @@ class World:
         self._last_mile_cost[w.index][int(t // 24.0)] += (
             lane.cost_per_shipment + units * lane.cost_per_unit
         )
-        return leaves, leaves + lane.transit.next()
+        if lane.routed is not None:
+            if lane.routed.add(leaves, i, self._station[i], units):
+                self.at(leaves, self._route_wave, lane)
+            return leaves, math.inf  # delivered when its wave is routed
+        return leaves, leaves + lane.transit.next()  # type: ignore[union-attr]
 
     def _record(self, i: int, w: Warehouse, t: float, leaves: float, delivered: float) -> None:
         led = self.ledger
@@ -457,16 +495,12 @@ class World:
         self._record(i, w, t, leaves, delivered)
         r = self._returned[i]
         if len(lines) == 1:
-            if r:
-                self.at(
-                    delivered + self._lag[i],
-                    self._return_arrives,
-                    self._returns_to or w,
-                    [(lines[0][0], r)],
-                )
-            return
-        back = [(k, r) for (k, _), r in zip(lines, self._line_returns(i), strict=True) if r]
-        if back:
+            back = [(lines[0][0], r)] if r else []
+        else:
+            back = [(k, r) for (k, _), r in zip(lines, self._line_returns(i), strict=True) if r]
+        if delivered == math.inf:
+            self._awaiting[i] = [1, 0.0, [(w, back)]]
+        elif back:
             self.at(delivered + self._lag[i], self._return_arrives, self._returns_to or w, back)
 
     def _allocate_split(
@@ -481,10 +515,55 @@ class World:
         delivered = max(d for _, d in timing)
         self._record(i, next(iter(parts)), t, max(s for s, _ in timing), delivered)
         returns = self._line_returns(i)
-        for w, js in parts.items():
-            back = [(lines[j][0], returns[j]) for j in js if returns[j]]
+        backs = [
+            (w, [(lines[j][0], returns[j]) for j in js if returns[j]]) for w, js in parts.items()
+        ]
+        if delivered == math.inf:  # some parts go on routed waves
+            routed = sum(d == math.inf for _, d in timing)
+            self._awaiting[i] = [routed, max(d for _, d in timing if d < math.inf), backs]
+            return
+        for w, back in backs:
             if back:
                 self.at(delivered + self._lag[i], self._return_arrives, self._returns_to or w, back)
+
+    def _route_wave(self, wave: float, lane: Lane) -> None:
+        """A routed wave leaves: its orders are delivered along the routes; the rest wait."""
+        routed = lane.routed
+        assert routed is not None and lane.waves is not None
+        done, rest, cost = routed.route(wave)
+        if wave < self.horizon:
+            self._last_mile_cost[routed.warehouse][int(wave // 24.0)] += cost
+        for i, delivered in done:
+            self._delivered_part(i, delivered)
+        shipped = self.ledger.shipped
+        for i, station, units in rest:
+            later = lane.waves.assign(wave + WAVE_EPSILON)
+            shipped[i] = max(shipped[i], later)
+            if routed.add(later, i, station, units):
+                self.at(later, self._route_wave, lane)
+
+    def _delivered_part(self, i: int, delivered: float) -> None:
+        """One routed part of order i arrived; the order is delivered with its last part."""
+        waiting = self._awaiting[i]
+        waiting[0] -= 1
+        waiting[1] = max(waiting[1], delivered)
+        if waiting[0]:
+            return
+        del self._awaiting[i]
+        self.ledger.delivered[i] = waiting[1]
+        for w, back in waiting[2]:
+            if back:
+                self.at(
+                    waiting[1] + self._lag[i], self._return_arrives, self._returns_to or w, back
+                )
+
+    def _flush_routes(self) -> None:
+        """Route the waves at or after the horizon, so every order has a delivery time."""
+        for options in self.lanes.values():
+            for lane in options:
+                routed = lane.routed
+                while routed is not None and routed.buckets:
+                    self._route_wave(min(routed.buckets), lane)
 
     def _line_returns(self, i: int) -> list[int]:
         """Units of each line of order i that will come back (in the order of `_lines`)."""
@@ -857,6 +936,7 @@ class World:
     def _finish(self) -> RunRecord:
         h = self.horizon
         self._expire(h, strict=True)
+        self._flush_routes()
         led = self.ledger
         outcomes = Outcomes.from_ledger(led)
         self._book_fixed_costs()
@@ -891,7 +971,19 @@ class World:
             factory_capacity=sum(f.regular_lines for f in self.factories.values()) * h,
             stock_samples=self._stock_samples,
             decisions=led.decisions,
+            routing=self._routing_totals(),
         )
+
+    def _routing_totals(self) -> dict[str, float]:
+        routed = [ln.routed for lanes in self.lanes.values() for ln in lanes if ln.routed]
+        if not routed:
+            return {}
+        return {
+            "waves": float(sum(r.waves_routed for r in routed)),
+            "vehicles": float(sum(r.vehicles_sent for r in routed)),
+            "km": float(sum(r.km for r in routed)),
+            "fallbacks": float(sum(r.router.fallbacks for r in routed)),
+        }
 
     def _book_fixed_costs(self) -> None:
         """Costs known only at the end: holding by day, reservation fees, scheduled departures."""
