@@ -15,6 +15,7 @@ import typer
 from twin.cli_errors import user_errors
 from twin.errors import TwinError
 from twin.operate.cli import operate_app
+from twin.plan.cli import plan_app
 
 app = typer.Typer(
     add_completion=False,
@@ -23,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(operate_app, name="operate", help="Operating mode: live snapshots in, decisions out.")
+app.add_typer(plan_app, name="plan", help="Planner optimisations: routes, pre-positioning, network.")
 
 
 @app.command()

@@ -100,8 +100,11 @@ class RoutedLane:
         done = [(i, wave + arrival[s]) for i, s, _ in orders[:take]]
         return done, orders[take:], cost
 
-    def _solve(self, orders: list[Bucketed]) -> tuple[dict[int, float], float]:
-        """Hours from the wave's departure to each station's delivery, and the routes' cost."""
+    def problem(self, orders: list[Bucketed], names: list[str] | None = None) -> RoutingProblem:
+        """The CVRP of a wave: each station's units in pieces of at most a vehicle's capacity.
+
+        Stop ids are `station:piece` (station by index, or by `names` when given).
+        """
         units: dict[int, int] = {}
         for _, s, q in orders:
             units[s] = units.get(s, 0) + q
@@ -109,16 +112,17 @@ class RoutedLane:
         stops = []
         for s in sorted(units):
             x, y = self.stations[s]
+            label = str(s) if names is None else names[s]
             for piece in range(math.ceil(units[s] / cap)):
                 demand = min(cap, units[s] - piece * cap)
-                stops.append(Stop(f"{s}:{piece}", x, y, demand, self.service))
-        fleet = self.fleet
-        if sum(st.demand for st in stops) > fleet.vehicles * cap:  # one huge order
-            fleet = Fleet(
-                len(stops), cap, fleet.speed_kmh, fleet.cost_per_km, fleet.fixed_cost, None
-            )
+                stops.append(Stop(f"{label}:{piece}", x, y, demand, self.service))
+        return RoutingProblem(self.depot, tuple(stops), self.fleet)
+
+    def _solve(self, orders: list[Bucketed]) -> tuple[dict[int, float], float]:
+        """Hours from the wave's departure to each station's delivery, and the routes' cost."""
+        problem = self.problem(orders) if len(orders) > 1 else self._alone(orders)
         hits = self.router.hits
-        routes = self.router.solve(RoutingProblem(self.depot, tuple(stops), fleet))
+        routes = self.router.solve(problem)
         if self.router.hits == hits:
             self.seconds += routes.solve_seconds
         arrival: dict[int, float] = {}
@@ -130,3 +134,16 @@ class RoutedLane:
         self.vehicles_sent += len(routes.routes)
         self.km += routes.distance_km
         return arrival, routes.cost
+
+    def _alone(self, orders: list[Bucketed]) -> RoutingProblem:
+        """An order on its own, on as many vehicles as its pieces need (it may exceed the fleet)."""
+        (_, s, q), cap, f = orders[0], self.fleet.capacity, self.fleet
+        pieces = max(1, math.ceil(q / cap))
+        if pieces <= f.vehicles:
+            return self.problem(orders)
+        fleet = Fleet(pieces, cap, f.speed_kmh, f.cost_per_km, f.fixed_cost, f.max_duration)
+        x, y = self.stations[s]
+        stops = tuple(
+            Stop(f"{s}:{p}", x, y, min(cap, q - p * cap), self.service) for p in range(pieces)
+        )
+        return RoutingProblem(self.depot, stops, fleet)

@@ -1,0 +1,1 @@
+"""Planner commands (`twin plan ...`): one optimisation at a time, outside the simulation."""

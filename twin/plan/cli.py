@@ -1,0 +1,77 @@
+"""`twin plan ...`: planner commands, each one optimisation, printed and optionally plotted."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from twin.cli_errors import user_errors
+
+plan_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
+
+
+@plan_app.command("routes")
+@user_errors
+def routes(
+    scenario: Annotated[Path, typer.Option(help="Scenario YAML file.")],
+    warehouse: Annotated[str, typer.Option(help="The warehouse the wave leaves from.")],
+    orders: Annotated[Path, typer.Option(help="CSV of the wave's orders: order_id,station,units.")],
+    plot: Annotated[Path | None, typer.Option(help="Write a PNG of the routes here.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the routes as JSON.")] = False,
+) -> None:
+    """Route one wave of orders from a warehouse with the scenario's fleet and solver."""
+    from twin.config import load_scenario
+    from twin.plan.routes import format_plans, plan_routes
+
+    plans = plan_routes(load_scenario(scenario), warehouse, orders, str(scenario))
+    if as_json:
+        typer.echo(
+            json.dumps(
+                [
+                    {
+                        "region": p.region,
+                        "carrier": p.carrier,
+                        "cost": p.routes.cost,
+                        "km": p.routes.distance_km,
+                        "fallback": p.routes.fallback,
+                        "routes": [
+                            {
+                                "stops": list(r.stops),
+                                "load": r.load,
+                                "km": r.distance_km,
+                                "arrivals": list(r.arrivals),
+                                "back": r.end,
+                            }
+                            for r in p.routes.routes
+                        ],
+                    }
+                    for p in plans
+                ],
+                indent=2,
+            )
+        )
+    else:
+        typer.echo(format_plans(plans))
+    if plot is not None:
+        _plot(plans, plot)
+        typer.echo(f"wrote {plot}", err=True)
+
+
+def _plot(plans: list, path: Path) -> None:  # type: ignore[type-arg]
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from twin.optimize.routing import plot_routes
+
+    fig, axes = plt.subplots(1, len(plans), figsize=(6 * len(plans), 5), squeeze=False)
+    for ax, p in zip(axes[0], plans, strict=True):
+        plot_routes(p.problem, p.routes, ax)
+        ax.set_title(f"{p.region} ({p.carrier}): {p.routes.distance_km:.1f} km")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110, bbox_inches="tight")
+    plt.close(fig)
