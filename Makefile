@@ -22,6 +22,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/run.py
+	$(BIN)/python benchmarks/routing.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -29,7 +29,7 @@ from twin.optimize.routing import (
     nearest_neighbour,
 )
 
-CVRP = Path("/work/shared/data/cvrp")
+CVRP = Path(__file__).resolve().parents[1] / "data" / "cvrp"  # copies of ../shared/data/cvrp
 SOLVERS = ["ortools", "pyvrp"]
 BACKENDS = [*SOLVERS, "nearest"]
 
