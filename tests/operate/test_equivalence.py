@@ -9,7 +9,6 @@ simulation's own `State` at every review of a whole run.
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -20,6 +19,7 @@ from twin.config import load_scenario
 from twin.model.world import World
 from twin.operate.ingest import write_snapshot
 from twin.operate.snapshot import state_from_tables, tables_from_world
+from twin.operate.store import Store
 from twin.state import decision_to_dict
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -117,18 +117,11 @@ def test_snapshot_at_exports_what_ingest_reads(tmp_path: Path) -> None:
     assert bad.exit_code == 2 and "snapshot time" in bad.output
 
 
-@pytest.mark.skipif(
-    "TWIN_TEST_POSTGRES_URL" not in os.environ,
-    reason="no PostgreSQL server: set TWIN_TEST_POSTGRES_URL to run this against one",
-)
-def test_postgres_store_gives_the_same_state(tmp_path: Path) -> None:
-    from twin.operate.store import open_store
-
+def test_each_store_gives_back_the_same_state(store: Store) -> None:
+    """SQLite and PostgreSQL (a fresh schema per test; skipped without a server)."""
     scenario = load_scenario(ROOT / "scenarios" / "tiny.yaml")
     world = World(scenario, 0)
     world.run_until(60.0)
-    tables = tables_from_world(world)
-    with open_store(os.environ["TWIN_TEST_POSTGRES_URL"]) as store:
-        for name, rows in tables.items():
-            store.replace_table(name, rows)
-        assert state_from_tables(store.load_tables(), world.info) == world.snapshot()
+    for name, rows in tables_from_world(world).items():
+        store.replace_table(name, rows)
+    assert state_from_tables(store.load_tables(), world.info) == world.snapshot()
