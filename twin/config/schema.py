@@ -63,6 +63,35 @@ StockLevels = NonNegativeInt | dict[str, NonNegativeInt]
 """Units for every SKU, or units by SKU with an optional `default` for the others."""
 
 
+class FleetSpec(Strict):
+    """A carrier's last-mile vehicles at one warehouse: each wave sends out up to `vehicles`."""
+
+    vehicles: PositiveInt
+    capacity: PositiveInt
+    """Units one vehicle carries."""
+    speed_kmh: PositiveFloat
+    cost_per_km: NonNegativeFloat = 0.0
+    cost_per_vehicle: NonNegativeFloat = 0.0
+    """Booked for each vehicle a wave sends out."""
+    service_time: Duration = 0.0
+    """Hours spent at each station."""
+    max_duration: Annotated[Duration, Field(gt=0)] | None = None
+    """Longest route (hours from leaving the warehouse to coming back)."""
+
+
+class RoutingSpec(Strict):
+    """Route each wave's deliveries as a vehicle routing problem (OR-Tools or PyVRP)."""
+
+    fleet: FleetSpec
+    backend: Literal["ortools", "pyvrp", "nearest"] = "ortools"
+    time_limit: Annotated[float, Field(gt=0)] = 0.2
+    """Seconds of solver time per wave at most."""
+    first_solution: str = "PATH_CHEAPEST_ARC"
+    local_search: str = "AUTOMATIC"
+    """OR-Tools metaheuristic; `AUTOMATIC` stops at a local optimum, `GUIDED_LOCAL_SEARCH` uses
+    the whole time limit."""
+
+
 class WarehouseSpec(Strict):
     """A central or forward warehouse."""
 
@@ -73,6 +102,9 @@ class WarehouseSpec(Strict):
     pick_pack: PickPackSpec
     inbound_handling: Duration = 0.0
     inspection: InspectionSpec = InspectionSpec()
+    milk_runs: RoutingSpec | None = None
+    """Send one review's transfers out of here to several warehouses as one routed trip, when
+    that costs less than a truck on each lane."""
 
 
 class ElasticSpec(Strict):
@@ -156,35 +188,6 @@ class RegionSpec(Strict):
 Site = Annotated[
     WarehouseSpec | FactorySpec | RegionSpec | SupplierSpec, Field(discriminator="kind")
 ]
-
-
-class FleetSpec(Strict):
-    """A carrier's last-mile vehicles at one warehouse: each wave sends out up to `vehicles`."""
-
-    vehicles: PositiveInt
-    capacity: PositiveInt
-    """Units one vehicle carries."""
-    speed_kmh: PositiveFloat
-    cost_per_km: NonNegativeFloat = 0.0
-    cost_per_vehicle: NonNegativeFloat = 0.0
-    """Booked for each vehicle a wave sends out."""
-    service_time: Duration = 0.0
-    """Hours spent at each station."""
-    max_duration: Annotated[Duration, Field(gt=0)] | None = None
-    """Longest route (hours from leaving the warehouse to coming back)."""
-
-
-class RoutingSpec(Strict):
-    """Route each wave's deliveries as a vehicle routing problem (OR-Tools or PyVRP)."""
-
-    fleet: FleetSpec
-    backend: Literal["ortools", "pyvrp", "nearest"] = "ortools"
-    time_limit: Annotated[float, Field(gt=0)] = 0.2
-    """Seconds of solver time per wave at most."""
-    first_solution: str = "PATH_CHEAPEST_ARC"
-    local_search: str = "AUTOMATIC"
-    """OR-Tools metaheuristic; `AUTOMATIC` stops at a local optimum, `GUIDED_LOCAL_SEARCH` uses
-    the whole time limit."""
 
 
 class LaneSpec(Strict):

@@ -147,3 +147,47 @@ class RoutedLane:
             Stop(f"{s}:{p}", x, y, min(cap, q - p * cap), self.service) for p in range(pieces)
         )
         return RoutingProblem(self.depot, stops, fleet)
+
+
+class MilkRuns:
+    """Transfers out of one warehouse routed as one trip through several destinations."""
+
+    __slots__ = ("depot", "fleet", "router", "service", "trips")
+
+    def __init__(self, spec: RoutingSpec, depot: tuple[float, float]) -> None:
+        f = spec.fleet
+        self.fleet = Fleet(
+            f.vehicles, f.capacity, f.speed_kmh, f.cost_per_km, f.cost_per_vehicle, f.max_duration
+        )
+        self.service = f.service_time
+        self.depot = depot
+        params = RoutingParams(spec.time_limit, spec.first_solution, spec.local_search)
+        self.router = CachedRouter(make_router(spec.backend, params))
+        self.trips = 0
+
+    def plan(
+        self, loads: dict[str, tuple[tuple[float, float], int]], trucks: float
+    ) -> tuple[dict[str, float], float] | None:
+        """Hours to each destination and the trip's cost, or None when trucks cost no more.
+
+        `loads` maps each destination to (location, units); `trucks` is what a truck on each lane
+        would cost. None also when the fleet cannot carry the loads in one trip.
+        """
+        cap = self.fleet.capacity
+        stops = []
+        for dest, ((x, y), units) in sorted(loads.items()):
+            for piece in range(math.ceil(units / cap)):
+                stops.append(Stop(f"{dest}:{piece}", x, y, min(cap, units - piece * cap)))
+        try:
+            routes = self.router.solve(RoutingProblem(self.depot, tuple(stops), self.fleet))
+        except RoutingError:
+            return None
+        if routes.cost >= trucks:
+            return None
+        hours: dict[str, float] = {}
+        for route in routes.routes:
+            for stop, at in zip(route.stops, route.arrivals, strict=True):
+                dest = stop.rsplit(":", 1)[0]
+                hours[dest] = max(hours.get(dest, 0.0), at + self.service)
+        self.trips += 1
+        return hours, routes.cost

@@ -27,7 +27,7 @@ from twin.model import disruption
 from twin.model.carrier import ScheduledLane, Waves, choose_carrier
 from twin.model.demand import OrderBook, Pulse, draw_pulses, generate
 from twin.model.factory import Factory
-from twin.model.last_mile import RoutedLane
+from twin.model.last_mile import MilkRuns, RoutedLane
 from twin.model.ledger import (
     ALLOCATED,
     CANCELLED,
@@ -165,6 +165,11 @@ class World:
         self.ledger = Ledger(len(self.book), len(self.skus))
         self.warehouses = self._build_warehouses()
         self.by_id = {w.id: w for w in self.warehouses}
+        self.milk_runs = {
+            wid: MilkRuns(spec.milk_runs, spec.location)
+            for wid in scenario.sites_of("warehouse")
+            if isinstance(spec := scenario.sites[wid], WarehouseSpec) and spec.milk_runs
+        }
         self.lanes: dict[tuple[str, str], list[Lane]] = {}
         for spec in scenario.lanes:
             self.lanes.setdefault((spec.origin, spec.destination), []).append(self._lane(spec))
@@ -807,8 +812,36 @@ class World:
                 raise ModelError(
                     f"policy {policy!r} returned {decision!r}, which is not a Decision"
                 )
+        by_origin: dict[str, dict[str, Items]] = {}
         for (origin, destination), items in loads.items():
-            self._ship(self._linehaul(origin, destination), self.by_id[destination], items, t)
+            by_origin.setdefault(origin, {})[destination] = items
+        for origin, sends in by_origin.items():
+            if origin in self.milk_runs and len(sends) > 1:
+                sends = self._milk_run(self.milk_runs[origin], origin, sends, t)
+            for destination, items in sends.items():
+                self._ship(self._linehaul(origin, destination), self.by_id[destination], items, t)
+
+    def _milk_run(
+        self, runs: MilkRuns, origin: str, sends: dict[str, Items], t: float
+    ) -> dict[str, Items]:
+        """Send `sends` as one routed trip if it pays; return what still goes by truck."""
+        lanes = {d: self._linehaul(origin, d) for d in sends}
+        eligible = {d: items for d, items in sends.items() if lanes[d].scheduled is None}
+        if len(eligible) < 2:
+            return sends
+        units = {d: sum(q for _, q in items) for d, items in eligible.items()}
+        trucks = sum(lanes[d].cost_per_shipment + units[d] * lanes[d].cost_per_unit for d in units)
+        sites = self.scenario.sites
+        plan = runs.plan({d: (sites[d].location, units[d]) for d in eligible}, trucks)
+        if plan is None:
+            return sends
+        hours, cost = plan
+        self.ledger.cost("transport_linehaul", cost, origin, t)
+        for d, items in eligible.items():
+            for k, q in items:
+                self.ledger.in_transit[k] += q
+            self.at(t + hours[d], self._arrive, self.by_id[d], items)
+        return {d: items for d, items in sends.items() if d not in eligible}
 
     def _set_sourcing(self, d: SourcingRule, policy: str) -> None:
         g = self._known(self._region_index, d.region, policy, "region")
@@ -976,14 +1009,20 @@ class World:
 
     def _routing_totals(self) -> dict[str, float]:
         routed = [ln.routed for lanes in self.lanes.values() for ln in lanes if ln.routed]
-        if not routed:
-            return {}
-        return {
-            "waves": float(sum(r.waves_routed for r in routed)),
-            "vehicles": float(sum(r.vehicles_sent for r in routed)),
-            "km": float(sum(r.km for r in routed)),
-            "fallbacks": float(sum(r.router.fallbacks for r in routed)),
-        }
+        out: dict[str, float] = {}
+        if routed:
+            out |= {
+                "waves": float(sum(r.waves_routed for r in routed)),
+                "vehicles": float(sum(r.vehicles_sent for r in routed)),
+                "km": float(sum(r.km for r in routed)),
+                "fallbacks": float(sum(r.router.fallbacks for r in routed)),
+            }
+        if self.milk_runs:
+            out["milk_runs"] = float(sum(m.trips for m in self.milk_runs.values()))
+            out["milk_run_fallbacks"] = float(
+                sum(m.router.fallbacks for m in self.milk_runs.values())
+            )
+        return out
 
     def _book_fixed_costs(self) -> None:
         """Costs known only at the end: holding by day, reservation fees, scheduled departures."""
