@@ -14,6 +14,7 @@ from twin.config.schema import RoutingSpec, StationSpec
 from twin.optimize.routing import (
     CachedRouter,
     Fleet,
+    Router,
     RoutingError,
     RoutingParams,
     RoutingProblem,
@@ -23,6 +24,21 @@ from twin.optimize.routing import (
 
 Bucketed = tuple[int, int, int]
 """(order, station index, units) waiting for a wave."""
+
+
+def fleet_of(spec: RoutingSpec) -> Fleet:
+    """The routing library's `Fleet` for a scenario's fleet."""
+    f = spec.fleet
+    return Fleet(
+        f.vehicles, f.capacity, f.speed_kmh, f.cost_per_km, f.cost_per_vehicle, f.max_duration
+    )
+
+
+def router_of(spec: RoutingSpec) -> Router:
+    """The scenario's solver with its settings (uncached)."""
+    return make_router(
+        spec.backend, RoutingParams(spec.time_limit, spec.first_solution, spec.local_search)
+    )
 
 
 class RoutedLane:
@@ -49,16 +65,12 @@ class RoutedLane:
         depot: tuple[float, float],
         stations: list[StationSpec],
     ) -> None:
-        f = spec.fleet
-        self.fleet = Fleet(
-            f.vehicles, f.capacity, f.speed_kmh, f.cost_per_km, f.cost_per_vehicle, f.max_duration
-        )
-        self.service = f.service_time
+        self.fleet = fleet_of(spec)
+        self.service = spec.fleet.service_time
         self.warehouse = warehouse
         self.depot = depot
         self.stations = [s.location for s in stations]
-        params = RoutingParams(spec.time_limit, spec.first_solution, spec.local_search)
-        self.router = CachedRouter(make_router(spec.backend, params))
+        self.router = CachedRouter(router_of(spec))
         self.buckets: dict[float, list[Bucketed]] = {}
         self.waves_routed = 0
         self.vehicles_sent = 0
@@ -155,14 +167,10 @@ class MilkRuns:
     __slots__ = ("depot", "fleet", "router", "service", "trips")
 
     def __init__(self, spec: RoutingSpec, depot: tuple[float, float]) -> None:
-        f = spec.fleet
-        self.fleet = Fleet(
-            f.vehicles, f.capacity, f.speed_kmh, f.cost_per_km, f.cost_per_vehicle, f.max_duration
-        )
-        self.service = f.service_time
+        self.fleet = fleet_of(spec)
+        self.service = spec.fleet.service_time
         self.depot = depot
-        params = RoutingParams(spec.time_limit, spec.first_solution, spec.local_search)
-        self.router = CachedRouter(make_router(spec.backend, params))
+        self.router = CachedRouter(router_of(spec))
         self.trips = 0
 
     def plan(

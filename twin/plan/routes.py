@@ -12,14 +12,8 @@ from pathlib import Path
 
 from twin.config.schema import LaneSpec, RegionSpec, Scenario, WarehouseSpec
 from twin.errors import ConfigError
-from twin.model.last_mile import RoutedLane
-from twin.optimize.routing import (
-    Routes,
-    RoutingError,
-    RoutingParams,
-    RoutingProblem,
-    make_router,
-)
+from twin.model.last_mile import RoutedLane, router_of
+from twin.optimize.routing import Routes, RoutingError, RoutingProblem
 
 COLUMNS = ("order_id", "station", "units")
 
@@ -112,13 +106,9 @@ def plan_routes(
         assert isinstance(spec, RegionSpec) and lane.routing is not None
         stations = spec.station_list()
         routed = RoutedLane(lane.routing, 0, depot, stations)
-        r = lane.routing
-        router = make_router(
-            r.backend, RoutingParams(r.time_limit, r.first_solution, r.local_search)
-        )
         try:
             problem = routed.problem(by_region[region], [s.id for s in stations])
-            routes = router.solve(problem)
+            routes = router_of(lane.routing).solve(problem)
         except RoutingError as exc:
             raise RoutingError(f"{orders}: region {region!r} ({lane.carrier}): {exc}") from None
         plans.append(WavePlan(region, lane.carrier, problem, routes))
