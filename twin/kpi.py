@@ -20,6 +20,7 @@ COST_PARTS = (
     "production_elastic",
     "elastic_reserved",
     "holding",
+    "warehouse_fixed",
     "transport_linehaul",
     "transport_last_mile",
     "returns",

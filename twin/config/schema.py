@@ -102,6 +102,8 @@ class WarehouseSpec(Strict):
     pick_pack: PickPackSpec
     inbound_handling: Duration = 0.0
     inspection: InspectionSpec = InspectionSpec()
+    fixed_cost: NonNegativeFloat = 0.0
+    """Cost of keeping the warehouse open over the horizon (what `twin plan network` weighs)."""
     milk_runs: RoutingSpec | None = None
     """Send one review's transfers out of here to several warehouses as one routed trip, when
     that costs less than a truck on each lane."""

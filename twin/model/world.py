@@ -1044,6 +1044,10 @@ class World:
                     e.reserved_from,
                     e.reserved_from + f.reservation_hours(),
                 )
+        for w in self.warehouses:
+            spec = self.scenario.sites[w.id]
+            if isinstance(spec, WarehouseSpec) and spec.fixed_cost:
+                self._book_spread("warehouse_fixed", spec.fixed_cost / h, w.id, 0.0, h)
         for s in self.suppliers.values():
             if s.spec.reserved is not None:
                 per_hour = s.reserved_fee() / h

@@ -75,3 +75,33 @@ def _plot(plans: list, path: Path) -> None:  # type: ignore[type-arg]
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(fig)
+
+
+@plan_app.command("network")
+@user_errors
+def network(
+    scenario: Annotated[Path, typer.Option(help="Scenario YAML file.")],
+    reps: Annotated[int, typer.Option(min=1, help="Replications of demand to average.")] = 5,
+    max_open: Annotated[
+        int | None, typer.Option(min=0, help="At most this many warehouses open.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the chosen design as a scenario variant here.")
+    ] = None,
+) -> None:
+    """Choose which warehouses to keep open (fixed + variable cost, capacities) as a MIP."""
+    import yaml
+
+    from twin.config import load_scenario, scenario_from_data
+    from twin.plan.network import format_design, plan_network, variant
+
+    loaded = load_scenario(scenario)
+    data, design = plan_network(loaded, reps, max_open)
+    typer.echo(format_design(data, design))
+    if out is not None:
+        raw = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+        chosen = variant(raw, set(data.candidates) - set(design.opened))
+        scenario_from_data(chosen, str(out))  # the variant must load before it is written
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(chosen, sort_keys=False), encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)
