@@ -197,9 +197,7 @@ def scaled(scenario: Scenario, factor: float) -> Scenario:
     baseline = demand.baseline.model_copy(
         update={"orders_per_hour": demand.baseline.orders_per_hour * factor}
     )
-    return scenario.model_copy(
-        update={"demand": demand.model_copy(update={"baseline": baseline})}
-    )
+    return scenario.model_copy(update={"demand": demand.model_copy(update={"baseline": baseline})})
 
 
 # -- memory, each in a fresh interpreter --------------------------------------------------------
@@ -227,16 +225,19 @@ def child_measure(path: str, mode: str) -> dict[str, float]:
         before, current = _maxrss_bytes(), _current_rss_bytes()
         world = World(scenario, REPLICATION)
         kpi.compute(world.run())
-        return {"orders": len(world.book), "rss_before": before, "rss_current_before": current,
-                "rss_growth": _maxrss_bytes() - before}
+        return {
+            "orders": len(world.book),
+            "rss_before": before,
+            "rss_current_before": current,
+            "rss_growth": _maxrss_bytes() - before,
+        }
     tracemalloc.start()
     world = World(scenario, REPLICATION)
     record = world.run()
     kpi.compute(record)
     retained, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    return {"orders": len(world.book), "tracemalloc_peak": peak,
-            "tracemalloc_retained": retained}
+    return {"orders": len(world.book), "tracemalloc_peak": peak, "tracemalloc_retained": retained}
 
 
 def measure_memory(path: Path, mode: str) -> dict[str, float]:
@@ -272,9 +273,11 @@ def print_report(res: dict[str, Any], main: Summary, curve: list[Summary]) -> No
     ref = sim["reference"]
     p = print
     p(f"twin benchmark · {res['scenario']['name']} ({res['scenario']['path']})")
-    p(f"{res['reps']} timed runs of replication {REPLICATION} · python {res['env']['python']} · "
-      f"simpy {res['env']['simpy']} · numpy {res['env']['numpy']} · {res['env']['machine']} · "
-      f"{res['env']['cpus']} CPUs")
+    p(
+        f"{res['reps']} timed runs of replication {REPLICATION} · python {res['env']['python']} · "
+        f"simpy {res['env']['simpy']} · numpy {res['env']['numpy']} · {res['env']['machine']} · "
+        f"{res['env']['cpus']} CPUs"
+    )
     p("")
     p(f"one replication, median of {res['reps']}    {'time':>11}  {'share':>5}  {'orders/s':>11}")
     rows = [
@@ -296,25 +299,37 @@ def print_report(res: dict[str, Any], main: Summary, curve: list[Summary]) -> No
     p("")
     t = res["targets"]
     p("headline                           value        target  verdict")
-    p(f"  ratio, whole replication   {t['ratio']['value']:>11.3f}   ≥ {TARGET_RATIO:>8.2f}"
-      f"     {t['ratio']['verdict']}")
+    p(
+        f"  ratio, whole replication   {t['ratio']['value']:>11.3f}   ≥ {TARGET_RATIO:>8.2f}"
+        f"     {t['ratio']['verdict']}"
+    )
     p(f"  ratio, run() alone         {main.run_ratio:>11.3f}")
-    p(f"  orders/s, whole replication{t['orders_per_s']['value']:>11,.0f}   ≥ "
-      f"{TARGET_ORDERS_PER_S:>8,}     {t['orders_per_s']['verdict']}")
+    p(
+        f"  orders/s, whole replication{t['orders_per_s']['value']:>11,.0f}   ≥ "
+        f"{TARGET_ORDERS_PER_S:>8,}     {t['orders_per_s']['verdict']}"
+    )
     p("")
     mem = res["memory"]
     p("memory of one replication, fresh subprocess       per order")
-    p(f"  peak RSS growth (ru_maxrss)   {fmt_bytes(mem['rss_growth'])}"
-      f"  {mem['rss_growth'] / main.orders:8,.0f} B")
+    p(
+        f"  peak RSS growth (ru_maxrss)   {fmt_bytes(mem['rss_growth'])}"
+        f"  {mem['rss_growth'] / main.orders:8,.0f} B"
+    )
     inflated = mem["rss_before"] - mem["rss_current_before"]
     if mem["rss_current_before"] > 0 and inflated > 8 * 2**20:
-        p(f"  (baseline high-water mark was {fmt_bytes(inflated).strip()} above the RSS then: "
-          "growth is understated)")
+        p(
+            f"  (baseline high-water mark was {fmt_bytes(inflated).strip()} above the RSS then: "
+            "growth is understated)"
+        )
     if "tracemalloc_peak" in mem:
-        p(f"  tracemalloc peak              {fmt_bytes(mem['tracemalloc_peak'])}"
-          f"  {mem['tracemalloc_peak'] / main.orders:8,.0f} B")
-        p(f"  tracemalloc retained at end   {fmt_bytes(mem['tracemalloc_retained'])}"
-          f"  {mem['tracemalloc_retained'] / main.orders:8,.0f} B")
+        p(
+            f"  tracemalloc peak              {fmt_bytes(mem['tracemalloc_peak'])}"
+            f"  {mem['tracemalloc_peak'] / main.orders:8,.0f} B"
+        )
+        p(
+            f"  tracemalloc retained at end   {fmt_bytes(mem['tracemalloc_retained'])}"
+            f"  {mem['tracemalloc_retained'] / main.orders:8,.0f} B"
+        )
     else:
         p("  tracemalloc                   skipped (--quick)")
     if not curve:
@@ -323,12 +338,16 @@ def print_report(res: dict[str, Any], main: Summary, curve: list[Summary]) -> No
         return
     p("")
     p(f"scale curve: orders_per_hour × s, median of {res['reps']}; SimPy/s bracketing each row")
-    p(f"  {'scale':>6} {'orders':>10} {'wall':>11} {'run()':>11} {'orders/s':>10} "
-      f"{'µs/order':>9} {'SimPy/s':>10} {'ratio':>6}")
+    p(
+        f"  {'scale':>6} {'orders':>10} {'wall':>11} {'run()':>11} {'orders/s':>10} "
+        f"{'µs/order':>9} {'SimPy/s':>10} {'ratio':>6}"
+    )
     for s in curve:
-        p(f"  ×{s.scale:<5g} {s.orders:>10,} {fmt_time(s.total)} {fmt_time(s.run)} "
-          f"{s.orders_per_s:>10,.0f} {s.total / s.orders * 1e6:>9.2f} {s.reference:>10,.0f} "
-          f"{s.ratio:>6.3f}")
+        p(
+            f"  ×{s.scale:<5g} {s.orders:>10,} {fmt_time(s.total)} {fmt_time(s.run)} "
+            f"{s.orders_per_s:>10,.0f} {s.total / s.orders * 1e6:>9.2f} {s.reference:>10,.0f} "
+            f"{s.ratio:>6.3f}"
+        )
 
 
 # -- main ---------------------------------------------------------------------------------------
@@ -337,8 +356,12 @@ def print_report(res: dict[str, Any], main: Summary, curve: list[Summary]) -> No
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """Command-line options."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--scenario", type=Path, default=DEFAULT_SCENARIO,
-                    help="scenario YAML (default: scenarios/flagship_live_sale.yaml)")
+    ap.add_argument(
+        "--scenario",
+        type=Path,
+        default=DEFAULT_SCENARIO,
+        help="scenario YAML (default: scenarios/flagship_live_sale.yaml)",
+    )
     ap.add_argument("--reps", type=int, default=3, help="timed runs per measurement (median)")
     ap.add_argument("--quick", action="store_true", help="skip the scale curve and tracemalloc")
     ap.add_argument("--child", choices=("rss", "tracemalloc"), help=argparse.SUPPRESS)
@@ -378,10 +401,19 @@ def benchmark(path: Path, reps: int, quick: bool) -> dict[str, Any]:
 
     def summary_json(s: Summary) -> dict[str, Any]:
         return {
-            "scale": s.scale, "orders": s.orders, "demand_s": s.demand, "setup_s": s.setup,
-            "build_s": s.build, "run_s": s.run, "kpi_s": s.kpi, "total_s": s.total,
-            "orders_per_s": s.orders_per_s, "run_orders_per_s": s.run_orders_per_s,
-            "simpy_reference": s.reference, "ratio": s.ratio, "run_ratio": s.run_ratio,
+            "scale": s.scale,
+            "orders": s.orders,
+            "demand_s": s.demand,
+            "setup_s": s.setup,
+            "build_s": s.build,
+            "run_s": s.run,
+            "kpi_s": s.kpi,
+            "total_s": s.total,
+            "orders_per_s": s.orders_per_s,
+            "run_orders_per_s": s.run_orders_per_s,
+            "simpy_reference": s.reference,
+            "ratio": s.ratio,
+            "run_ratio": s.run_ratio,
             "samples": [asdict(x) for x in s.samples],
         }
 
@@ -392,26 +424,42 @@ def benchmark(path: Path, reps: int, quick: bool) -> dict[str, Any]:
         "quick": quick,
         "replication": REPLICATION,
         "env": {
-            "python": platform.python_version(), "simpy": simpy.__version__,
-            "numpy": np.__version__, "machine": f"{platform.system()} {platform.machine()}",
+            "python": platform.python_version(),
+            "simpy": simpy.__version__,
+            "numpy": np.__version__,
+            "machine": f"{platform.system()} {platform.machine()}",
             "cpus": os.cpu_count(),
         },
         "replication_timing": summary_json(main),
         "simpy": {
-            "timeouts": SIMPY_TIMEOUTS, "before": before, "after": after, "reference": ref,
-            "drift": after / before - 1.0, "before_samples": before_all,
+            "timeouts": SIMPY_TIMEOUTS,
+            "before": before,
+            "after": after,
+            "reference": ref,
+            "drift": after / before - 1.0,
+            "before_samples": before_all,
             "after_samples": after_all,
         },
         "targets": {
-            "ratio": {"value": ratio, "target": TARGET_RATIO,
-                      "verdict": verdict(ratio, TARGET_RATIO)},
-            "orders_per_s": {"value": main.orders_per_s, "target": TARGET_ORDERS_PER_S,
-                             "verdict": verdict(main.orders_per_s, TARGET_ORDERS_PER_S)},
+            "ratio": {
+                "value": ratio,
+                "target": TARGET_RATIO,
+                "verdict": verdict(ratio, TARGET_RATIO),
+            },
+            "orders_per_s": {
+                "value": main.orders_per_s,
+                "target": TARGET_ORDERS_PER_S,
+                "verdict": verdict(main.orders_per_s, TARGET_ORDERS_PER_S),
+            },
         },
-        "memory": memory | {
+        "memory": memory
+        | {
             "rss_bytes_per_order": memory["rss_growth"] / main.orders,
-            **({"tracemalloc_peak_bytes_per_order": memory["tracemalloc_peak"] / main.orders}
-               if "tracemalloc_peak" in memory else {}),
+            **(
+                {"tracemalloc_peak_bytes_per_order": memory["tracemalloc_peak"] / main.orders}
+                if "tracemalloc_peak" in memory
+                else {}
+            ),
         },
         "scale_curve": [summary_json(s) for s in curve],
     }

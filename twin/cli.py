@@ -24,7 +24,9 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 app.add_typer(operate_app, name="operate", help="Operating mode: live snapshots in, decisions out.")
-app.add_typer(plan_app, name="plan", help="Planner optimisations: routes, pre-positioning, network.")
+app.add_typer(
+    plan_app, name="plan", help="Planner optimisations: routes, pre-positioning, network."
+)
 
 
 @app.command()

@@ -215,7 +215,9 @@ class LaneSpec(Strict):
             raise ValueError("needs `transit` (or `routing`, for a last-mile lane with waves)")
         if self.routing is not None:
             if self.transit is not None:
-                raise ValueError("a routed lane takes no `transit`: its deliveries follow the routes")
+                raise ValueError(
+                    "a routed lane takes no `transit`: its deliveries follow the routes"
+                )
             if self.waves is None:
                 raise ValueError("`routing` routes each wave: the lane needs `waves`")
         return self

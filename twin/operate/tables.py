@@ -56,9 +56,7 @@ TABLES: dict[str, tuple[str, ...]] = {
 """Every table of a snapshot and its columns, in order."""
 
 INTEGER_COLUMNS = frozenset({"units", "line", "on_hand", "on_order", "moq"})
-FLOAT_COLUMNS = frozenset(
-    {"time", "created", "release", "promised", "lead_time_mean", "pick_wait"}
-)
+FLOAT_COLUMNS = frozenset({"time", "created", "release", "promised", "lead_time_mean", "pick_wait"})
 CHOICES: dict[tuple[str, str], tuple[str, ...]] = {
     ("orders", "status"): ("waiting", "presale"),
     ("shipments", "status"): ("requested", "moving", "production"),
