@@ -705,6 +705,7 @@ MINIMAL: dict[str, dict[str, Any]] = {
     "components_by_urgency": {"s": 1, "S": 5},
     "elastic_on_backlog": {"on_above": 5},
     "priority_elastic": {"on_above": 5},
+    "preposition_plan": {"target": 5},
     "nearest_with_stock": {},
     "cheapest_meeting_promise": {},
     "cheapest_on_time": {},

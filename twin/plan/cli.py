@@ -105,3 +105,47 @@ def network(
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(yaml.safe_dump(chosen, sort_keys=False), encoding="utf-8")
         typer.echo(f"wrote {out}", err=True)
+
+
+@plan_app.command("preposition")
+@user_errors
+def preposition(
+    scenario: Annotated[Path, typer.Option(help="Scenario YAML file.")],
+    event: Annotated[str, typer.Option(help="The livestream to pre-position for.")],
+    reps: Annotated[int, typer.Option(min=1, help="Demand scenarios (replications).")] = 100,
+    window: Annotated[
+        str, typer.Option(help="Demand counted from the event's start to its end plus this.")
+    ] = "24h",
+    lead: Annotated[str, typer.Option(help="Start pushing this long before the event.")] = "24h",
+    late_penalty: Annotated[
+        float,
+        typer.Option(help="Cost per unit served from central instead (on top of its last mile)."),
+    ] = 2.0,
+    budget: Annotated[float | None, typer.Option(help="Cap on total transfer cost.")] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Write the scenario with the plan as its policy here.")
+    ] = None,
+) -> None:
+    """Choose forward stock per SKU for an event by sample average approximation (OR-Tools)."""
+    import yaml
+
+    from twin.config import load_scenario, scenario_from_data
+    from twin.errors import ConfigError
+    from twin.plan.preposition import format_plan, plan_preposition, preposition_inputs, variant
+    from twin.units import parse_duration
+
+    try:
+        window_h, lead_h = parse_duration(window), parse_duration(lead)
+    except ValueError as exc:
+        raise ConfigError(f"--window/--lead: {exc}") from None
+    loaded = load_scenario(scenario)
+    inputs = preposition_inputs(loaded, event, reps, window_h, late_penalty, budget)
+    plan = plan_preposition(inputs)
+    typer.echo(format_plan(inputs, plan))
+    if out is not None:
+        raw = yaml.safe_load(scenario.read_text(encoding="utf-8"))
+        chosen = variant(raw, inputs, plan, lead_h)
+        scenario_from_data(chosen, str(out))
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(yaml.safe_dump(chosen, sort_keys=False), encoding="utf-8")
+        typer.echo(f"wrote {out}", err=True)

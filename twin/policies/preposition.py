@@ -132,3 +132,63 @@ class PrepositionByAudience:
             if gap > 0:
                 out.append(replenish(self.network, site, sku, gap))
         return out
+
+
+class PlannedEvent(PolicyParams):
+    """A known livestream and the extra units to hold at each warehouse for it (e.g. optimised)."""
+
+    name: str | None = None
+    start: Hours
+    duration: Annotated[Hours, Field(gt=0)]
+    amounts: dict[str, dict[str, NonNegativeInt]]
+    """Extra units over the base target, by warehouse then SKU."""
+
+    @property
+    def end(self) -> float:
+        """When the event goes off air (hours)."""
+        return self.start + self.duration
+
+
+@REGISTRY.register("preposition_plan")
+class PrepositionPlan(PrepositionByAudience):
+    """Pre-positioning with the amounts given per warehouse and SKU (`twin plan preposition`).
+
+    The same window and orders as `preposition_by_audience`; only `amounts()` differs: the extra
+    units are the plan's, not an audience split.
+    """
+
+    class Params(PolicyParams):
+        """Which warehouses, their base target, the planned events and how early to push."""
+
+        sites: Sites = "forward"
+        target: Levels
+        lead: Hours = 0.0
+        events: list[PlannedEvent] = Field(default_factory=list)
+
+    def __init__(self, params: Params, network: NetworkInfo) -> None:  # type: ignore[override]
+        self.params = params  # type: ignore[assignment]
+        self.network = network
+        self.sites = network.resolve_sites(params.sites)
+        for i, event in enumerate(params.events):
+            for site, by_sku in event.amounts.items():
+                if site not in self.sites:
+                    raise ValueError(
+                        f"events[{i}].amounts names {site!r}, which is not one of this "
+                        f"policy's warehouses ({', '.join(self.sites)})"
+                    )
+                for sku in by_sku:
+                    if sku not in network.skus:
+                        raise ValueError(
+                            f"events[{i}].amounts.{site} names {sku!r}, which is not a SKU "
+                            f"of this network (SKUs: {', '.join(network.skus)})"
+                        )
+
+    def amounts(self, state: State) -> dict[tuple[str, str], int]:
+        """The planned extra units of the events whose push window holds now."""
+        out: dict[tuple[str, str], int] = {}
+        for i in self.active(state):
+            for site, by_sku in self.params.events[i].amounts.items():
+                for sku, units in by_sku.items():
+                    if units > 0:
+                        out[(site, sku)] = out.get((site, sku), 0) + units
+        return out
