@@ -188,6 +188,8 @@ def source_batch(
     n_k = stock_arr.shape[1]
     ids, qty = _order_lines(orders, n_k)
     n_o = len(ids)
+    if n_o == 0:
+        return SourcingResult({}, 0.0, 0.0, 0.0, 0, stock_arr, True, time.perf_counter() - started)
     dims = f"(n_orders={n_o}, n_warehouses={n_w})"
     cost_arr = as_array("cost", cost, (n_o, n_w), dims)
     check_nonnegative("cost", cost_arr, finite=False)
@@ -202,7 +204,8 @@ def source_batch(
     if unserved_cost is None:
         penalty = None
     else:
-        penalty = grid("unserved_cost", unserved_cost, n_o, 1, "rows")[:, 0]
+        value = np.full(n_o, unserved_cost) if np.ndim(unserved_cost) == 0 else unserved_cost
+        penalty = as_array("unserved_cost", value, (n_o,), f"() or (n_orders={n_o},)")
         check_nonnegative("unserved_cost", penalty)
     # a warehouse that cannot cover every line of an order can never serve it
     allowed &= (qty[:, None, :] <= stock_arr[None, :, :]).all(axis=2)

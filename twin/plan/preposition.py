@@ -106,8 +106,8 @@ def preposition_inputs(
 
 
 def plan_preposition(inputs: PrepositionInputs) -> PrepositionPlan:
-    """Solve the sample-average problem (integer units)."""
-    return solve_preposition(inputs.problem, integer=True)
+    """Solve the sample-average LP; the plan rounds it to whole units within every limit."""
+    return solve_preposition(inputs.problem, integer=False)
 
 
 def format_plan(inputs: PrepositionInputs, plan: PrepositionPlan) -> str:
