@@ -108,6 +108,11 @@ class WarehouseSpec(Strict):
     """Send one review's transfers out of here to several warehouses as one routed trip, when
     that costs less than a truck on each lane."""
 
+    def initial(self, sku: str) -> int:
+        """Initial units of `sku` (a number for all, or by SKU with an optional `default`)."""
+        init = self.initial_stock
+        return init if isinstance(init, int) else init.get(sku, init.get("default", 0))
+
 
 class ElasticSpec(Strict):
     """Reserved elastic capacity: paid per unit-hour reserved, dearer per unit when used."""

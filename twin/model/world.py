@@ -314,11 +314,7 @@ class World:
             service = DrawBuffer(
                 Gamma(1.0 / pp.rate, pp.service_cv), self.streams.get(f"warehouse/{sid}/pick_pack")
             )
-            init = spec.initial_stock
-            stock = [
-                init if isinstance(init, int) else init.get(k, init.get("default", 0))
-                for k in self.skus
-            ]
+            stock = [spec.initial(k) for k in self.skus]
             for k, q in enumerate(stock):
                 self.ledger.initial[k] += q
             w = Warehouse(

@@ -22,6 +22,7 @@ from twin.errors import ConfigError
 from twin.model.demand import draw_pulses, generate
 from twin.network import lanes, serving_order, source_of
 from twin.optimize.preposition import PrepositionPlan, PrepositionProblem, solve_preposition
+from twin.policies.replenishment import level_for
 from twin.rng import Streams
 
 HOURS_PER_YEAR = 24 * 365
@@ -87,10 +88,7 @@ def preposition_inputs(
     holding = [scenario.skus[k].unit_cost * rate for k in skus]
     spec = scenario.sites[hub]
     assert isinstance(spec, WarehouseSpec)
-    init = spec.initial_stock
-    available = [
-        init if isinstance(init, int) else init.get(k, init.get("default", 0)) for k in skus
-    ]
+    available = [spec.initial(k) for k in skus]
     problem = PrepositionProblem(
         skus=skus,
         forward=forward,
@@ -153,7 +151,7 @@ def variant(
     target = base["target"]
     amounts: dict[str, dict[str, int]] = {}
     for (w, k), q in plan.quantities.items():
-        level = target if isinstance(target, int) else target.get(k, target.get("default", 0))
+        level = level_for(target, k) or 0
         if q > level:
             amounts.setdefault(w, {})[k] = int(q - level)
     policies[name] = {
