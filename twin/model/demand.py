@@ -235,6 +235,12 @@ def _channels(pick: np.ndarray, terms: np.ndarray) -> np.ndarray:
     return channel
 
 
+def draw_demand(scenario: Scenario, streams: Streams) -> tuple[list[Pulse], OrderBook]:
+    """A replication's pulses and order book, as the model draws them (planners reuse it)."""
+    pulses = draw_pulses(scenario, streams)
+    return pulses, generate(scenario, streams, pulses)
+
+
 def generate(scenario: Scenario, streams: Streams, pulses: list[Pulse]) -> OrderBook:
     """Draw every order of the replication, merged over regions and SKUs and sorted by release."""
     regions = scenario.sites_of("region")

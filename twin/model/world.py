@@ -25,7 +25,7 @@ from twin.distributions import Constant, DrawBuffer, Gamma
 from twin.errors import ModelError
 from twin.model import disruption
 from twin.model.carrier import ScheduledLane, Waves, choose_carrier
-from twin.model.demand import OrderBook, Pulse, draw_pulses, generate
+from twin.model.demand import OrderBook, Pulse, draw_demand
 from twin.model.factory import Factory
 from twin.model.last_mile import MilkRuns, RoutedLane
 from twin.model.ledger import (
@@ -156,8 +156,7 @@ class World:
         self._sku_index = {k: i for i, k in enumerate(self.skus)}
         self._price = [scenario.skus[k].price for k in self.skus]
         self.regions = scenario.sites_of("region")
-        self.pulses = draw_pulses(scenario, self.streams)
-        self.book = generate(scenario, self.streams, self.pulses)
+        self.pulses, self.book = draw_demand(scenario, self.streams)
         self._prepare_book()
         self._station = self._draw_stations()
         self._awaiting: dict[int, list[Any]] = {}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -90,21 +91,15 @@ def network(
     ] = None,
 ) -> None:
     """Choose which warehouses to keep open (fixed + variable cost, capacities) as a MIP."""
-    import yaml
-
-    from twin.config import load_scenario, scenario_from_data
+    from twin.config import load_scenario
     from twin.plan.network import format_design, plan_network, variant
 
     loaded = load_scenario(scenario)
     data, design = plan_network(loaded, reps, max_open)
     typer.echo(format_design(data, design))
     if out is not None:
-        raw = yaml.safe_load(scenario.read_text(encoding="utf-8"))
-        chosen = variant(raw, set(data.candidates) - set(design.opened))
-        scenario_from_data(chosen, str(out))  # the variant must load before it is written
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(chosen, sort_keys=False), encoding="utf-8")
-        typer.echo(f"wrote {out}", err=True)
+        closed = set(data.candidates) - set(design.opened)
+        _write_variant(scenario, out, lambda raw: variant(raw, closed))
 
 
 @plan_app.command("preposition")
@@ -127,9 +122,7 @@ def preposition(
     ] = None,
 ) -> None:
     """Choose forward stock per SKU for an event by sample average approximation (OR-Tools)."""
-    import yaml
-
-    from twin.config import load_scenario, scenario_from_data
+    from twin.config import load_scenario
     from twin.errors import ConfigError
     from twin.plan.preposition import format_plan, plan_preposition, preposition_inputs, variant
     from twin.units import parse_duration
@@ -143,9 +136,19 @@ def preposition(
     plan = plan_preposition(inputs)
     typer.echo(format_plan(inputs, plan))
     if out is not None:
-        raw = yaml.safe_load(scenario.read_text(encoding="utf-8"))
-        chosen = variant(raw, inputs, plan, lead_h)
-        scenario_from_data(chosen, str(out))
-        out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(yaml.safe_dump(chosen, sort_keys=False), encoding="utf-8")
-        typer.echo(f"wrote {out}", err=True)
+        _write_variant(scenario, out, lambda raw: variant(raw, inputs, plan, lead_h))
+
+
+def _write_variant(
+    scenario: Path, out: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
+) -> None:
+    """Write `change(scenario's data)` to `out`, once it loads as a scenario (else exit 2)."""
+    import yaml
+
+    from twin.config import scenario_from_data
+
+    chosen = change(yaml.safe_load(scenario.read_text(encoding="utf-8")))
+    scenario_from_data(chosen, str(out))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(chosen, sort_keys=False), encoding="utf-8")
+    typer.echo(f"wrote {out}", err=True)

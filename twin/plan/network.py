@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from twin.config.schema import Scenario, WarehouseSpec
-from twin.model.demand import draw_pulses, generate
+from twin.model.demand import draw_demand
 from twin.network import lanes, serving_order, source_of
 from twin.optimize.network_design import NetworkDesign, design_network
 from twin.rng import Streams
@@ -45,8 +45,7 @@ def design_inputs(scenario: Scenario, reps: int = 5) -> DesignInputs:
     demand = np.zeros(len(regions))
     orders = units = 0
     for r in range(reps):
-        streams = Streams.for_replication(scenario.seed, r)
-        book = generate(scenario, streams, draw_pulses(scenario, streams))
+        _, book = draw_demand(scenario, Streams.for_replication(scenario.seed, r))
         owner, _, qty, _ = book.lines()
         demand += np.bincount(book.region[owner], weights=qty, minlength=len(regions))
         orders += len(book)

@@ -19,7 +19,7 @@ import numpy as np
 
 from twin.config.schema import Scenario, WarehouseSpec
 from twin.errors import ConfigError
-from twin.model.demand import draw_pulses, generate
+from twin.model.demand import draw_demand
 from twin.network import lanes, serving_order, source_of
 from twin.optimize.preposition import PrepositionPlan, PrepositionProblem, solve_preposition
 from twin.policies.replenishment import level_for
@@ -62,9 +62,7 @@ def preposition_inputs(
     demand = np.zeros((reps, len(forward), len(skus)))
     start = duration = 0.0
     for rep in range(reps):
-        streams = Streams.for_replication(scenario.seed, rep)
-        pulses = draw_pulses(scenario, streams)  # as World draws them: same seeds, same pulses
-        book = generate(scenario, streams, pulses)
+        pulses, book = draw_demand(scenario, Streams.for_replication(scenario.seed, rep))
         pulse = next(p for p in pulses if p.name == event and not p.replay)
         start, duration = pulse.start, pulse.duration
         owner, line_sku, qty, _ = book.lines()
