@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Generator
+from dataclasses import dataclass
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ from pydantic import ValidationError
 from twin.config.transport import DepartureSpec, WaveSpec
 from twin.distributions import Constant, DrawBuffer, Exponential
 from twin.errors import ModelError
-from twin.model.carrier import CarrierOption, ScheduledLane, Waves, choose_carrier
+from twin.model.carrier import ScheduledLane, Waves, choose_carrier
 
 # --- helpers -------------------------------------------------------------------------------------
 
@@ -370,6 +371,21 @@ def test_waves_match_a_brute_force_reference(
 
 
 # --- (7) choosing a carrier ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class CarrierOption:
+    """A test double of a carrier: what `choose_carrier` reads, and a payload it must carry."""
+
+    name: str
+    mean_transit: float
+    cost_per_shipment: float
+    cost_per_unit: float
+    payload: object = None
+
+    @property
+    def cost(self) -> float:
+        return self.cost_per_shipment + self.cost_per_unit
 
 
 def test_choose_carrier_picks_the_first_preferred_that_meets_the_promise() -> None:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import math
 from collections import deque
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
 import simpy
@@ -307,24 +306,8 @@ class Waves:
         return self._used.get(n, 0)
 
 
-@dataclass(frozen=True, slots=True)
-class CarrierOption:
-    """A carrier a shipment could go with: its mean transit, its costs and an opaque payload."""
-
-    name: str
-    mean_transit: float
-    cost_per_shipment: float
-    cost_per_unit: float
-    payload: object = None
-
-    @property
-    def cost(self) -> float:
-        """Cost of one shipment of one unit, the figure options are compared on."""
-        return self.cost_per_shipment + self.cost_per_unit
-
-
 class Carrier(Protocol):
-    """What carrier choice needs to know of an option: `CarrierOption` or the model's run-time lane."""
+    """What carrier choice needs to know of an option (the model's run-time lane is one)."""
 
     @property
     def name(self) -> str:
