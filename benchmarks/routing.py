@@ -10,9 +10,7 @@ solution, then local search to the first local optimum) shows how soon OR-Tools 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import os
 import random
 import sys
 import time
@@ -21,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import vrplib
+from results_file import write_results
 
 from twin.errors import TwinError
 from twin.optimize.routing import (
@@ -35,7 +34,6 @@ from twin.optimize.routing import (
 
 ROOT = Path(__file__).resolve().parents[1]
 CVRP = ROOT / "tests" / "data" / "cvrp"  # public CVRPLIB instances with proven optima
-RESULTS = Path(__file__).parent / "results" / "routing.json"
 SIZES = (10, 50, 200)
 WAVE_BUDGET = 1.0
 
@@ -223,9 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     except TwinError as exc:
         print(f"benchmark aborted: {exc}", file=sys.stderr)
         return 2
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten: {os.path.relpath(RESULTS, Path.cwd())}")
+    write_results("routing", res)
     return 0
 
 

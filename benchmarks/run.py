@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 import simpy
+from results_file import write_results
 
 import twin.model.world as world_module
 from twin import kpi
@@ -37,7 +38,6 @@ from twin.model.world import World
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCENARIO = ROOT / "scenarios" / "flagship_live_sale.yaml"
-RESULTS = Path(__file__).resolve().parent / "results" / "latest.json"
 
 TARGET_RATIO = 0.10
 """Orders/s of a whole replication ÷ SimPy timeouts/s on the same machine, at least."""
@@ -120,7 +120,7 @@ class Summary:
 def demand_clock() -> Iterator[list[float]]:
     """Time the demand draw inside `World.__init__` by wrapping the names world.py calls."""
     spent: list[float] = []
-    originals = {name: getattr(world_module, name) for name in ("draw_pulses", "generate")}
+    originals = {name: getattr(world_module, name) for name in ("draw_demand",)}
 
     def timed(fn: Callable[..., Any]) -> Callable[..., Any]:
         def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -281,7 +281,7 @@ def print_report(res: dict[str, Any], main: Summary, curve: list[Summary]) -> No
     p("")
     p(f"one replication, median of {res['reps']}    {'time':>11}  {'share':>5}  {'orders/s':>11}")
     rows = [
-        ("  demand  draw_pulses+generate", main.demand, None),
+        ("  demand  draw_demand         ", main.demand, None),
         ("  setup   rest of World()", main.setup, None),
         ("  run     world.run()", main.run, main.run_orders_per_s),
         ("  kpi     kpi.compute()", main.kpi, None),
@@ -480,9 +480,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.scenario == DEFAULT_SCENARIO and not DEFAULT_SCENARIO.exists():
             print("(no flagship yet? try --scenario scenarios/tiny.yaml)", file=sys.stderr)
         return 2
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
-    print(f"\nwritten: {os.path.relpath(RESULTS, Path.cwd())}")
+    write_results("latest", res)
     return 0
 
 
