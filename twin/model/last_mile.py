@@ -15,6 +15,7 @@ from twin.optimize.routing import (
     CachedRouter,
     Fleet,
     Router,
+    Routes,
     RoutingError,
     RoutingParams,
     RoutingProblem,
@@ -24,6 +25,27 @@ from twin.optimize.routing import (
 
 Bucketed = tuple[int, int, int]
 """(order, station index, units) waiting for a wave."""
+
+
+def pieces(
+    label: str, location: tuple[float, float], units: int, capacity: int, service: float
+) -> list[Stop]:
+    """Stops `label:0`, `label:1`, ... at one place, splitting `units` into vehicle loads."""
+    x, y = location
+    return [
+        Stop(f"{label}:{p}", x, y, min(capacity, units - p * capacity), service)
+        for p in range(max(1, math.ceil(units / capacity)))
+    ]
+
+
+def delivered_by_label(routes: Routes, service: float) -> dict[str, float]:
+    """Hours from departure until every piece of each label is handed over (arrival + service)."""
+    out: dict[str, float] = {}
+    for route in routes.routes:
+        for stop, at in zip(route.stops, route.arrivals, strict=True):
+            label = stop.rsplit(":", 1)[0]
+            out[label] = max(out.get(label, 0.0), at + service)
+    return out
 
 
 def fleet_of(spec: RoutingSpec) -> Fleet:
@@ -117,18 +139,20 @@ class RoutedLane:
 
         Stop ids are `station:piece` (station by index, or by `names` when given).
         """
+        return RoutingProblem(self.depot, self._stops(orders, names), self.fleet)
+
+    def _stops(self, orders: list[Bucketed], names: list[str] | None = None) -> tuple[Stop, ...]:
         units: dict[int, int] = {}
         for _, s, q in orders:
             units[s] = units.get(s, 0) + q
-        cap = self.fleet.capacity
-        stops = []
-        for s in sorted(units):
-            x, y = self.stations[s]
-            label = str(s) if names is None else names[s]
-            for piece in range(math.ceil(units[s] / cap)):
-                demand = min(cap, units[s] - piece * cap)
-                stops.append(Stop(f"{label}:{piece}", x, y, demand, self.service))
-        return RoutingProblem(self.depot, tuple(stops), self.fleet)
+        cap, service = self.fleet.capacity, self.service
+        return tuple(
+            stop
+            for s in sorted(units)
+            for stop in pieces(
+                str(s) if names is None else names[s], self.stations[s], units[s], cap, service
+            )
+        )
 
     def _solve(self, orders: list[Bucketed]) -> tuple[dict[int, float], float]:
         """Hours from the wave's departure to each station's delivery, and the routes' cost."""
@@ -137,11 +161,7 @@ class RoutedLane:
         routes = self.router.solve(problem)
         if self.router.hits == hits:
             self.seconds += routes.solve_seconds
-        arrival: dict[int, float] = {}
-        for route in routes.routes:
-            for stop, at in zip(route.stops, route.arrivals, strict=True):
-                s = int(stop.split(":")[0])
-                arrival[s] = max(arrival.get(s, 0.0), at + self.service)
+        arrival = {int(s): h for s, h in delivered_by_label(routes, self.service).items()}
         self.waves_routed += 1
         self.vehicles_sent += len(routes.routes)
         self.km += routes.distance_km
@@ -149,14 +169,11 @@ class RoutedLane:
 
     def _alone(self, orders: list[Bucketed]) -> RoutingProblem:
         """An order on its own, on as many vehicles as its pieces need (it may exceed the fleet)."""
-        (_, s, q), cap, f = orders[0], self.fleet.capacity, self.fleet
-        pieces = max(1, math.ceil(q / cap))
-        if pieces <= f.vehicles:
-            return self.problem(orders)
-        fleet = Fleet(pieces, cap, f.speed_kmh, f.cost_per_km, f.fixed_cost, f.max_duration)
-        x, y = self.stations[s]
-        stops = tuple(
-            Stop(f"{s}:{p}", x, y, min(cap, q - p * cap), self.service) for p in range(pieces)
+        stops, f = self._stops(orders), self.fleet
+        if len(stops) <= f.vehicles:
+            return RoutingProblem(self.depot, stops, f)
+        fleet = Fleet(
+            len(stops), f.capacity, f.speed_kmh, f.cost_per_km, f.fixed_cost, f.max_duration
         )
         return RoutingProblem(self.depot, stops, fleet)
 
@@ -181,21 +198,17 @@ class MilkRuns:
         `loads` maps each destination to (location, units); `trucks` is what a truck on each lane
         would cost. None also when the fleet cannot carry the loads in one trip.
         """
-        cap = self.fleet.capacity
-        stops = []
-        for dest, ((x, y), units) in sorted(loads.items()):
-            for piece in range(math.ceil(units / cap)):
-                stops.append(Stop(f"{dest}:{piece}", x, y, min(cap, units - piece * cap)))
+        cap, service = self.fleet.capacity, self.service
+        stops = tuple(
+            stop
+            for dest, (where, units) in sorted(loads.items())
+            for stop in pieces(dest, where, units, cap, service)
+        )
         try:
-            routes = self.router.solve(RoutingProblem(self.depot, tuple(stops), self.fleet))
+            routes = self.router.solve(RoutingProblem(self.depot, stops, self.fleet))
         except RoutingError:
             return None
         if routes.cost >= trucks:
             return None
-        hours: dict[str, float] = {}
-        for route in routes.routes:
-            for stop, at in zip(route.stops, route.arrivals, strict=True):
-                dest = stop.rsplit(":", 1)[0]
-                hours[dest] = max(hours.get(dest, 0.0), at + self.service)
         self.trips += 1
-        return hours, routes.cost
+        return delivered_by_label(routes, service), routes.cost
