@@ -161,6 +161,10 @@ class Warehouse:
         self.closed_from = min((b for b, _ in self.closures if b > t), default=math.inf)
         return False
 
+    def can_ship(self, sku: int, quantity: int) -> bool:
+        """Whether `quantity` units can go now without jumping the queue of what already waits."""
+        return self.stock[sku] >= quantity and not self.backlog[sku] and not self.pending[sku]
+
     def take(self, sku: int, quantity: int, t: float) -> None:
         """Remove units from stock at time `t` (the caller checked there are enough)."""
         self._accrue(t)

@@ -416,32 +416,28 @@ class World:
         """Source an order of several lines: all from one warehouse, else split if the rule says so."""
         g = self._region[i]
         lines = self._lines(i)
-        for w in self.serving[g]:
-            if all(
-                w.stock[k] >= q and not w.backlog[k] and not w.pending[k] for k, q in lines
-            ) and not (w.closures and w.closed(t)):
+        open_ = [w for w in self.serving[g] if not (w.closures and w.closed(t))]
+        for w in open_:
+            if all(w.can_ship(k, q) for k, q in lines):
                 self._allocate(w, i, g, lines, t)
                 return
         if self._split[g]:
-            parts = self._split_parts(g, lines, t)
+            parts = self._split_parts(open_, lines)
             if parts is not None:
                 self._allocate_split(parts, i, g, lines, t)
                 return
         self._wait(i, g, lines, t)
 
-    def _split_parts(self, g: int, lines: Items, t: float) -> dict[Warehouse, list[int]] | None:
-        """Each line (by index) from the first warehouse that can ship it now; None if one can't."""
+    @staticmethod
+    def _split_parts(
+        warehouses: list[Warehouse], lines: Items
+    ) -> dict[Warehouse, list[int]] | None:
+        """Each line (by index) from the first open warehouse that can ship it; None if one can't."""
         parts: dict[Warehouse, list[int]] = {}
         taken: dict[tuple[int, int], int] = {}
         for j, (k, q) in enumerate(lines):
-            for w in self.serving[g]:
-                held = w.stock[k] - taken.get((w.index, k), 0)
-                if (
-                    held >= q
-                    and not w.backlog[k]
-                    and not w.pending[k]
-                    and not (w.closures and w.closed(t))
-                ):
+            for w in warehouses:
+                if w.can_ship(k, q + taken.get((w.index, k), 0)):
                     taken[w.index, k] = taken.get((w.index, k), 0) + q
                     parts.setdefault(w, []).append(j)
                     break
