@@ -18,6 +18,14 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from scenario_strategies import (
+    distributions,
+    durations,
+    often,
+    positive,
+    replenishment,
+    stock_levels,
+)
 
 from twin.config import load_scenario, scenario_from_data
 from twin.errors import ConfigError, ModelError
@@ -32,53 +40,6 @@ TINY = REPO / "scenarios" / "tiny.yaml"
 
 # any cv, including subnormal ones (1/cv² once overflowed in Gamma)
 cvs = st.one_of(st.just(0.0), st.floats(0.0, 2.0), st.floats(0.0, 1e-150))
-often = st.integers(0, 3).map(bool)  # True three times in four
-
-
-@st.composite
-def durations(draw: st.DrawFn, low: float = 0.0, high: float = 30.0) -> Any:
-    """A duration as a file may write it: a number of hours or a string with a unit."""
-    h = draw(st.floats(low, high, allow_nan=False, allow_infinity=False))
-    form = draw(st.sampled_from(["number", "h", "min", "d"]))
-    if form == "number":
-        return round(h, 3)
-    if form == "h":
-        return f"{h:.3f}h"
-    if form == "min":
-        return f"{h * 60:.1f}min"
-    return f"{h / 24:.4f}d"
-
-
-def positive_durations(high: float = 30.0) -> st.SearchStrategy[Any]:
-    return durations(0.05, high)
-
-
-@st.composite
-def distributions(draw: st.DrawFn, high: float = 30.0) -> Any:
-    """Any kind of duration distribution, including the bare-duration shorthand."""
-    kind = draw(
-        st.sampled_from(["shorthand", "constant", "exponential", "gamma", "lognormal", "empirical"])
-    )
-    if kind == "shorthand":
-        return draw(durations(0.0, high))
-    if kind == "constant":
-        return {"dist": "constant", "value": draw(durations(0.0, high))}
-    if kind == "exponential":
-        return {"dist": "exponential", "mean": draw(positive_durations(high))}
-    if kind in ("gamma", "lognormal"):
-        return {"dist": kind, "mean": draw(positive_durations(high)), "cv": draw(cvs)}
-    return {
-        "dist": "empirical",
-        "values": draw(st.lists(durations(0.0, high), min_size=1, max_size=4)),
-    }
-
-
-def stock_levels(skus: list[str], high: int) -> st.SearchStrategy[Any]:
-    """One level for all SKUs, or a mapping by SKU (possibly leaving some out)."""
-    return st.one_of(
-        st.integers(0, high),
-        st.dictionaries(st.sampled_from(skus), st.integers(0, high), max_size=len(skus)),
-    )
 
 
 @st.composite
@@ -101,31 +62,6 @@ def warehouses(draw: st.DrawFn, role: str, skus: list[str], x: float) -> dict[st
             "restock_fraction": draw(st.floats(0.0, 1.0)),
         }
     return site
-
-
-@st.composite
-def levels_pair(draw: st.DrawFn, skus: list[str]) -> tuple[Any, Any]:
-    """(s, S) with s < S for every SKU they name (and for `default`)."""
-    if draw(st.booleans()):
-        s = draw(st.integers(0, 200))
-        return s, s + draw(st.integers(1, 300))
-    names = [*skus, "default"]
-    chosen = draw(st.lists(st.sampled_from(names), min_size=1, unique=True))
-    low_map, high_map = {}, {}
-    for name in chosen:
-        low_map[name] = draw(st.integers(0, 200))
-        high_map[name] = low_map[name] + draw(st.integers(1, 300))
-    return low_map, high_map
-
-
-@st.composite
-def replenishment(draw: st.DrawFn, sites: Any, skus: list[str]) -> dict[str, Any]:
-    review = draw(positive_durations(24.0))
-    if draw(st.booleans()):
-        target = draw(stock_levels(skus, 400))
-        return {"kind": "base_stock", "review": review, "sites": sites, "target": target}
-    low, high = draw(levels_pair(skus))
-    return {"kind": "s_S", "review": review, "sites": sites, "s": low, "S": high}
 
 
 @st.composite
@@ -172,15 +108,15 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
             "kind": "region",
             "location": [40.0 + i, 0.0],
             "weight": draw(st.floats(0.1, 3.0)),
-            "sla": draw(positive_durations(72.0)),
-            "patience": draw(positive_durations(72.0)),
+            "sla": draw(positive(72.0)),
+            "patience": draw(positive(72.0)),
         }
 
     def lane(origin: str, destination: str) -> dict[str, Any]:
         return {
             "from": origin,
             "to": destination,
-            "transit": draw(distributions(24.0)),
+            "transit": draw(distributions(24.0, cvs)),
             "cost_per_shipment": draw(st.floats(0.0, 50.0)),
             "cost_per_unit": draw(st.floats(0.0, 1.0)),
         }
@@ -204,8 +140,8 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         p50 = draw(st.floats(1.0, 40.0))
         event: dict[str, Any] = {
             "start": round(draw(st.floats(0.0, horizon * 0.9)), 3),
-            "duration": draw(positive_durations(12.0)),
-            "decay": draw(positive_durations(4.0)),
+            "duration": draw(positive(12.0)),
+            "decay": draw(positive(4.0)),
             "uplift": {"p50": p50, "p90": p50 * draw(st.floats(1.0, 4.0))},
             "featured": draw(
                 st.dictionaries(st.sampled_from(skus), st.floats(0.0, 1.0), min_size=1)
@@ -234,9 +170,12 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
         data["returns"] = {
             "baseline": {
                 "probability": draw(st.floats(0.0, 0.5)),
-                "lag": draw(distributions(24.0)),
+                "lag": draw(distributions(24.0, cvs)),
             },
-            "live": {"probability": draw(st.floats(0.0, 0.9)), "lag": draw(distributions(24.0))},
+            "live": {
+                "probability": draw(st.floats(0.0, 0.9)),
+                "lag": draw(distributions(24.0, cvs)),
+            },
         }
 
     policies: dict[str, Any] = {}
@@ -246,16 +185,18 @@ def scenarios(draw: st.DrawFn) -> dict[str, Any]:
                 st.just("forward"), st.lists(st.sampled_from(forwards), min_size=1, unique=True)
             )
         )
-        policies["forward_replenishment"] = draw(replenishment(which, skus))
+        policies["forward_replenishment"] = draw(replenishment(which, skus, 200, positive(24.0)))
     if draw(often):
-        policies["central_replenishment"] = draw(replenishment("central", skus))
+        policies["central_replenishment"] = draw(
+            replenishment("central", skus, 200, positive(24.0))
+        )
     if draw(st.booleans()) and not policies:
-        policies["all_replenishment"] = draw(replenishment("all", skus))
+        policies["all_replenishment"] = draw(replenishment("all", skus, 200, positive(24.0)))
     if elastic and draw(often):
         on_above = draw(st.integers(0, 500))
         policies["elastic"] = {
             "kind": "elastic_on_backlog",
-            "review": draw(positive_durations(6.0)),
+            "review": draw(positive(6.0)),
             "on_above": on_above,
             "off_below": draw(st.integers(0, on_above)),
             "on_live": draw(st.booleans()),

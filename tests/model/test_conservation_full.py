@@ -35,6 +35,16 @@ import pytest
 import yaml
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
+from scenario_strategies import (
+    CVS,
+    distributions,
+    durations,
+    levels_pair,
+    often,
+    positive,
+    replenishment,
+    stock_levels,
+)
 
 from twin.config import scenario_from_data
 from twin.config.loader import read_yaml
@@ -62,55 +72,6 @@ DISRUPTION_KINDS = (
 
 # --- strategies ---------------------------------------------------------------------------------
 
-cvs = st.one_of(st.just(0.0), st.floats(0.0, 2.0))
-often = st.integers(0, 3).map(bool)  # True three times in four
-
-
-@st.composite
-def durations(draw: st.DrawFn, low: float = 0.0, high: float = 24.0) -> Any:
-    """A duration as a file may write it: a number of hours or a string with a unit.
-
-    Whole hours come often, so that events of different kinds fall on the same instant.
-    """
-    h = draw(
-        st.one_of(
-            st.integers(math.ceil(low), math.floor(high)).map(float),
-            st.floats(low, high, allow_nan=False, allow_infinity=False),
-        )
-    )
-    form = draw(st.sampled_from(["number", "h", "min", "d"]))
-    if form == "number":
-        return round(h, 3)
-    if form == "h":
-        return f"{h:.3f}h"
-    if form == "min":
-        return f"{h * 60:.1f}min"
-    return f"{h / 24:.5f}d"
-
-
-def positive(high: float = 24.0, low: float = 0.05) -> st.SearchStrategy[Any]:
-    return durations(low, high)
-
-
-@st.composite
-def distributions(draw: st.DrawFn, high: float = 24.0) -> Any:
-    """Any kind of duration distribution, including the bare-duration shorthand."""
-    kind = draw(
-        st.sampled_from(["shorthand", "constant", "exponential", "gamma", "lognormal", "empirical"])
-    )
-    if kind == "shorthand":
-        return draw(durations(0.0, high))
-    if kind == "constant":
-        return {"dist": "constant", "value": draw(durations(0.0, high))}
-    if kind == "exponential":
-        return {"dist": "exponential", "mean": draw(positive(high))}
-    if kind in ("gamma", "lognormal"):
-        return {"dist": kind, "mean": draw(positive(high)), "cv": draw(cvs)}
-    return {
-        "dist": "empirical",
-        "values": draw(st.lists(durations(0.0, high), min_size=1, max_size=4)),
-    }
-
 
 def rates() -> st.SearchStrategy[Any]:
     """A line's units/h: one rate, or rates by family (some maybe missing) with a `default`."""
@@ -118,38 +79,6 @@ def rates() -> st.SearchStrategy[Any]:
         st.floats(1.0, 60.0),
         st.dictionaries(st.sampled_from([*FAMILIES, "default"]), st.floats(1.0, 60.0), min_size=1),
     )
-
-
-def stock_levels(keys: list[str], high: int) -> st.SearchStrategy[Any]:
-    """One level for all, or a mapping by key (possibly leaving some out, maybe a `default`)."""
-    return st.one_of(
-        st.integers(0, high),
-        st.dictionaries(st.sampled_from([*keys, "default"]), st.integers(0, high)),
-    )
-
-
-@st.composite
-def levels_pair(draw: st.DrawFn, keys: list[str], high: int = 150) -> tuple[Any, Any]:
-    """(s, S) with s < S for every key they name (and for `default`)."""
-    if draw(st.booleans()):
-        s = draw(st.integers(0, high))
-        return s, s + draw(st.integers(1, 2 * high))
-    chosen = draw(st.lists(st.sampled_from([*keys, "default"]), min_size=1, unique=True))
-    low_map, high_map = {}, {}
-    for name in chosen:
-        low_map[name] = draw(st.integers(0, high))
-        high_map[name] = low_map[name] + draw(st.integers(1, 2 * high))
-    return low_map, high_map
-
-
-@st.composite
-def replenishment(draw: st.DrawFn, sites: Any, skus: list[str], high: int = 150) -> dict[str, Any]:
-    review = draw(positive(12.0, 0.5))
-    if draw(st.booleans()):
-        target = draw(stock_levels(skus, high))
-        return {"kind": "base_stock", "review": review, "sites": sites, "target": target}
-    low, high = draw(levels_pair(skus, high))
-    return {"kind": "s_S", "review": review, "sites": sites, "s": low, "S": high}
 
 
 @st.composite
@@ -239,7 +168,7 @@ def warehouse(draw: st.DrawFn, role: str, skus: list[str], x: float) -> dict[str
         "pick_pack": {
             "workers": draw(st.integers(1, 3)),
             "rate": draw(st.floats(0.5, 40.0)),
-            "service_cv": draw(cvs),
+            "service_cv": draw(CVS),
         },
         "inbound_handling": draw(durations(0.0, 4.0)),
     }
