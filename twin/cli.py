@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
+from twin import cli_compare, cli_gate, cli_sweep
 from twin.cli_errors import user_errors
 from twin.errors import TwinError
 from twin.operate.cli import operate_app
@@ -27,6 +28,8 @@ app.add_typer(operate_app, name="operate", help="Operating mode: live snapshots 
 app.add_typer(
     plan_app, name="plan", help="Planner optimisations: routes, pre-positioning, network."
 )
+for _module in (cli_compare, cli_sweep, cli_gate):
+    _module.register(app)
 
 
 @app.command()

@@ -1,26 +1,128 @@
-"""Replications in parallel processes, gathered in replication order.
+"""Replications of one or several designs on an executor, gathered in replication order.
 
-Each replication depends only on (scenario, index), so results are the same whatever the number
-of workers; they are sorted by index before anything is written.
+Each replication depends only on (scenario, index), so results are the same whatever the executor
+and the number of workers. Designs run on the same indices and, sharing a seed, on the same random
+numbers (DESIGN §8), which is what makes their differences paired. With a `Precision` target,
+replications are added in rounds until the chosen KPI's interval is narrow enough.
 """
 
 from __future__ import annotations
 
+import math
 import sys
-from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from contextlib import contextmanager
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from twin.config.schema import Scenario
 from twin.errors import TwinError
+from twin.experiments.executors import Executor, LocalExecutor
 from twin.experiments.replication import run_replication
 from twin.experiments.results import ReplicationResult, RunResult
-from twin.experiments.stats import summarise
+from twin.experiments.stats import relative_half_width, summarise
 
 Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True)
+class Task:
+    """One replication to run: what crosses to a worker (a scenario and an index, nothing more)."""
+
+    scenario: Scenario
+    replication: int
+    detail: bool = False
+
+
+def run_task(task: Task) -> ReplicationResult:
+    """Run one task (a module-level function, so process pools and dask can ship it)."""
+    return run_replication(task.scenario, task.replication, task.detail)
+
+
+@dataclass(frozen=True)
+class Precision:
+    """Sequential stopping: add replications until `kpi`'s relative CI half-width ≤ `target`.
+
+    The relative half-width is the 95 % half-width over |mean|. Rounds grow to the number the
+    current variance says is needed, never past `max_reps`; a run that stops at the cap says so.
+    """
+
+    target: float
+    kpi: str = "fill_rate"
+    max_reps: int = 200
+
+    def __post_init__(self) -> None:
+        if not self.target > 0:
+            raise TwinError(f"--precision (={self.target}) must be > 0 (e.g. 0.02 for ±2 %)")
+        if self.max_reps < 2:
+            raise TwinError(f"--max-reps (={self.max_reps}) must be >= 2")
+
+
+def run_designs(
+    designs: Mapping[str, Scenario],
+    reps: int,
+    executor: Executor | None = None,
+    precision: Precision | None = None,
+    progress: Progress | None = None,
+) -> tuple[dict[str, list[ReplicationResult]], dict[str, object]]:
+    """Replications 0..n-1 of every design (replication 0 with its time series).
+
+    Returns the results per design, in replication order, and what the stopping rule did
+    (`replications`, and with a precision target `precision_reached` and `relative_half_width`).
+    """
+    if reps < 1:
+        raise TwinError(f"--reps (={reps}) must be >= 1")
+    if not designs:
+        raise TwinError("no design to run")
+    results: dict[str, list[ReplicationResult]] = {name: [] for name in designs}
+    n = max(reps, 2) if precision else reps
+    if precision:
+        n = min(n, precision.max_reps)
+    own = executor is None
+    ex: Executor = executor if executor is not None else LocalExecutor(1)
+    meta: dict[str, object] = {}
+    try:
+        done = 0
+        while True:
+            tasks = [
+                Task(scenario, r, r == 0) for scenario in designs.values() for r in range(done, n)
+            ]
+            out = iter(ex.map(run_task, tasks, progress))
+            for name in designs:
+                results[name] += [next(out) for _ in range(done, n)]
+            done = n
+            if precision is None:
+                break
+            widths = {name: _relative_width(res, precision.kpi) for name, res in results.items()}
+            worst = max(widths.values())
+            meta.update(relative_half_width=worst, precision_target=precision.target)
+            if worst <= precision.target or n >= precision.max_reps:
+                meta["precision_reached"] = worst <= precision.target
+                break
+            needed = math.ceil(n * (worst / precision.target) ** 2) if math.isfinite(worst) else 2 * n
+            n = min(precision.max_reps, max(needed, n + max(2, ex.workers)))
+    finally:
+        if own:
+            ex.close()
+    meta["replications"] = done
+    return results, meta
+
+
+def _relative_width(results: list[ReplicationResult], kpi: str) -> float:
+    if kpi not in results[0].kpis:
+        known = ", ".join(sorted(results[0].kpis))
+        raise TwinError(f"--kpi (={kpi!r}) is not a KPI of this scenario; choose one of: {known}")
+    return relative_half_width(np.array([r.kpis[kpi] for r in results], dtype=float))
+
+
+def kpi_frame(results: list[ReplicationResult]) -> pd.DataFrame:
+    """One row per replication: `replication`, `seed`, then one column per KPI."""
+    return pd.DataFrame(
+        [{"replication": res.replication, "seed": res.seed, **res.kpis} for res in results]
+    )
 
 
 def replicate(
@@ -28,36 +130,31 @@ def replicate(
     reps: int,
     workers: int = 1,
     progress: Progress | None = None,
+    *,
+    executor: Executor | None = None,
+    precision: Precision | None = None,
 ) -> RunResult:
-    """Run `reps` replications on `workers` processes; replication 0 carries the time series."""
-    if reps < 1:
-        raise TwinError(f"--reps (={reps}) must be >= 1")
-    if workers < 1:
-        raise TwinError(f"--workers (={workers}) must be >= 1")
-    results: list[ReplicationResult] = []
-    if workers == 1 or reps == 1:
-        for r in range(reps):
-            results.append(run_replication(scenario, r, detail=r == 0))
-            if progress:
-                progress(1)
-    else:
-        with ProcessPoolExecutor(max_workers=min(workers, reps)) as pool:
-            futures = [pool.submit(run_replication, scenario, r, r == 0) for r in range(reps)]
-            for future in as_completed(futures):
-                results.append(future.result())
-                if progress:
-                    progress(1)
-    results.sort(key=lambda res: res.replication)
-    kpis = pd.DataFrame(
-        [{"replication": res.replication, "seed": res.seed, **res.kpis} for res in results]
-    )
+    """Run `reps` replications (or, with `precision`, as many as it needs) of one scenario."""
+    ex = executor if executor is not None else LocalExecutor(workers)
+    with nullcontext() if executor is not None else _closing(ex):
+        by_design, meta = run_designs({scenario.name: scenario}, reps, ex, precision, progress)
+    results = by_design[scenario.name]
+    kpis = kpi_frame(results)
     return RunResult(
         scenario=scenario.name,
         kpis=kpis,
         summary=summarise(kpis),
         detail=results[0].detail,
-        meta={"horizon_h": scenario.horizon, "replications": reps, "seed": scenario.seed},
+        meta={"horizon_h": scenario.horizon, "seed": scenario.seed, **meta},
     )
+
+
+@contextmanager
+def _closing(executor: Executor) -> Iterator[Executor]:
+    try:
+        yield executor
+    finally:
+        executor.close()
 
 
 def write_outputs(result: RunResult, out: Path) -> dict[str, Path]:

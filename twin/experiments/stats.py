@@ -37,6 +37,18 @@ def t_half_width(values: np.ndarray, level: float = 0.95) -> float:
     return float(stats.t.ppf(0.5 + level / 2, n - 1) * values.std(ddof=1) / math.sqrt(n))
 
 
+def relative_half_width(values: np.ndarray, level: float = 0.95) -> float:
+    """The t half-width over |mean| (inf when the mean is 0 and the values vary, 0 if they don't)."""
+    hw = t_half_width(values, level)
+    finite = values[np.isfinite(values)]
+    if not math.isfinite(hw):
+        return math.inf
+    mean = abs(float(finite.mean()))
+    if mean == 0:
+        return 0.0 if hw == 0 else math.inf
+    return hw / mean
+
+
 def summarise(kpis: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     """One row per KPI column: mean, std, n, half_width and the interval clipped to the KPI's range.
 
@@ -64,3 +76,40 @@ def summarise(kpis: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(rows).set_index("kpi")
+
+
+def paired_difference(
+    base: np.ndarray, other: np.ndarray, level: float = 0.95
+) -> dict[str, float]:
+    """`other − base` replication by replication: mean, t interval, two-sided p-value.
+
+    Also the Welch (unpaired) half-width of the same difference, so a reader sees what common
+    random numbers bought. Pairs where either value is not finite are dropped.
+    """
+    from scipy import stats
+
+    base, other = np.asarray(base, dtype=float), np.asarray(other, dtype=float)
+    keep = np.isfinite(base) & np.isfinite(other)
+    a, b = base[keep], other[keep]
+    d = b - a
+    n = len(d)
+    out = {"diff": float(d.mean()) if n else math.nan, "n_pairs": float(n)}
+    hw = t_half_width(d, level)
+    out.update(half_width=hw, ci_low=out["diff"] - hw, ci_high=out["diff"] + hw)
+    if n < 2:
+        out.update(p_value=math.nan, unpaired_half_width=math.nan)
+        return out
+    sd = d.std(ddof=1)
+    if sd == 0:
+        out["p_value"] = 1.0 if out["diff"] == 0 else 0.0
+    else:
+        t = out["diff"] / (sd / math.sqrt(n))
+        out["p_value"] = float(2 * stats.t.sf(abs(t), n - 1))
+    va, vb = a.var(ddof=1) / n, b.var(ddof=1) / n
+    se = math.sqrt(va + vb)
+    if se == 0:
+        out["unpaired_half_width"] = 0.0
+    else:
+        dof = se**4 / (va**2 / (n - 1) + vb**2 / (n - 1))
+        out["unpaired_half_width"] = float(stats.t.ppf(0.5 + level / 2, dof) * se)
+    return out

@@ -1,0 +1,9 @@
+"""The `twin sweep` command (placeholder: filled in by its owner)."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add `twin sweep` to the `twin` app."""

@@ -1,0 +1,175 @@
+"""Scenario overrides: `--set path=value`, the `variants:` map of a scenario file, sweep grid points.
+
+A path is dotted, list items by index (`lanes.3.capacity` or `lanes[3].capacity`). It must name a
+field the scenario has, either written in the file or taken by default (policy parameters
+included), so a typo is an error instead of a silently ignored setting. Values are YAML scalars
+(`0.5`, `12h`, `true`, `[9h, 21h]`); the overridden scenario is validated whole, so a wrong type
+is reported with the field's path like any other mistake in a file.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from twin.config.errors import format_path, problem
+from twin.config.loader import read_yaml, scenario_from_data
+from twin.config.schema import Scenario
+from twin.errors import ConfigError
+
+Key = str | int
+_INDEX = re.compile(r"\[(\d+)\]")
+
+
+def parse_path(text: str) -> tuple[Key, ...]:
+    """`lanes[3].capacity` or `lanes.3.capacity` → `('lanes', 3, 'capacity')`."""
+    parts = _INDEX.sub(r".\1", text.strip()).split(".")
+    if not text.strip() or any(p == "" for p in parts):
+        raise ConfigError(f"{text!r}: not a field path (write e.g. policies.central_replenishment.s)")
+    return tuple(int(p) if p.isdigit() else p for p in parts)
+
+
+def parse_value(text: str) -> Any:
+    """A command-line value as YAML would read it; `1e3` is a number too (YAML 1.1 says string)."""
+    try:
+        value = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """`path=value` → (path, parsed value); anything else is a `ConfigError`."""
+    path, sep, value = text.partition("=")
+    if not sep or not path.strip():
+        raise ConfigError(f"--set {text!r}: expected PATH=VALUE, e.g. seed=7")
+    return path.strip(), parse_value(value.strip())
+
+
+def apply_overrides(
+    data: Mapping[str, Any], overrides: Mapping[str, Any], source: str = "--set"
+) -> dict[str, Any]:
+    """A deep copy of scenario `data` (as read from YAML) with each `path: value` set.
+
+    Raises `ConfigError` naming `source` and the path when a path names no field of the scenario.
+    """
+    out = copy.deepcopy(dict(data))
+    problems = []
+    for text, value in overrides.items():
+        path = parse_path(text)
+        reason = _missing(out, path)
+        if reason:
+            problems.append(problem(source, path, reason))
+            continue
+        _set(out, path, copy.deepcopy(value))
+    if problems:
+        raise ConfigError(problems)
+    return out
+
+
+def override_scenario(
+    data: Mapping[str, Any], overrides: Mapping[str, Any], source: str = "--set"
+) -> Scenario:
+    """`apply_overrides` then validate: wrong types or values name `source` and the field."""
+    return scenario_from_data(apply_overrides(data, overrides, source), source)
+
+
+def load_designs(
+    path: str | Path, overrides: Mapping[str, Any] | None = None
+) -> dict[str, Scenario]:
+    """A scenario file as designs: the base (named after the scenario) then each of its variants.
+
+    `variants:` maps a variant name to overrides (`{path: value}`); `overrides` (from `--set`)
+    apply to the base and hence to every variant. A file without variants gives one design.
+    """
+    data = read_yaml(path)
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of scenario keys at the top level")
+    data = dict(data)
+    variants = data.pop("variants", None) or {}
+    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+        raise ConfigError(f"{path}: variants must map each variant name to {{path: value}}")
+    base_data = apply_overrides(data, overrides or {}, "--set") if overrides else data
+    base = scenario_from_data(base_data, str(path))
+    designs = {base.name: base}
+    for name, changes in variants.items():
+        if name in designs:
+            raise ConfigError(f"{path}: variants.{name}: has the base scenario's name")
+        source = f"{path}: variants.{name}"
+        variant = override_scenario(base_data, {"name": f"{base.name}/{name}", **changes}, source)
+        designs[str(name)] = variant
+    return designs
+
+
+def _missing(data: dict[str, Any], path: tuple[Key, ...]) -> str | None:
+    """Why `path` names no field of the scenario `data`, or None when it does.
+
+    A field counts when the file writes it, when the validated scenario has it by default, or
+    when it is a parameter of the policy kind named at `policies.<name>.kind`.
+    """
+    if _reach(data, path)[0] == len(path):
+        return None
+    try:
+        full = Scenario.model_validate(data).model_dump(by_alias=True)
+    except ValueError:
+        full = {}
+    depth, node = _reach(full, path)
+    if depth == len(path):
+        return None
+    if len(path) == 3 and path[0] == "policies":  # a policy parameter left at its default
+        policy = data.get("policies", {}).get(path[1])
+        if isinstance(policy, dict) and str(path[2]) in _policy_params(policy.get("kind")):
+            return None
+    if isinstance(node, list):
+        return f"has no item {path[depth]!r} at {format_path(path[:depth])} (a list of {len(node)})"
+    if not isinstance(node, dict):
+        return f"goes into {format_path(path[:depth])}, which is a value"
+    names = [str(n) for n in node]
+    if path[0] == "policies" and depth == 2:
+        names += _policy_params(data.get("policies", {}).get(path[1], {}).get("kind"))
+    near = difflib.get_close_matches(str(path[depth]), names, n=1)
+    hint = f" (did you mean {near[0]!r}?)" if near else ""
+    return f"names no field of the scenario{hint}"
+
+
+def _reach(data: Any, path: tuple[Key, ...]) -> tuple[int, Any]:
+    """How many parts of `path` lead through `data`, and the node where the walk stopped."""
+    node = data
+    for depth, key in enumerate(path):
+        in_dict = isinstance(node, dict) and key in node
+        in_list = isinstance(node, list) and isinstance(key, int) and 0 <= key < len(node)
+        if not (in_dict or in_list):
+            return depth, node
+        node = node[key]
+    return len(path), node
+
+
+def _policy_params(kind: Any) -> list[str]:
+    """Parameter names of a policy kind (none when the kind is unknown)."""
+    from twin.policies import REGISTRY
+
+    try:
+        params = REGISTRY.resolve(str(kind)).params
+    except LookupError:
+        return []
+    return list(params.model_fields)
+
+
+def _set(data: dict[str, Any], path: tuple[Key, ...], value: Any) -> None:
+    node: Any = data
+    for key in path[:-1]:
+        if isinstance(node, dict) and key not in node:
+            node[key] = {}
+        node = node[key]
+    node[path[-1]] = value
