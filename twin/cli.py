@@ -14,6 +14,18 @@ import typer
 
 from twin import cli_compare, cli_gate, cli_sweep
 from twin.cli_errors import user_errors
+from twin.cli_options import (
+    Kpi,
+    MaxReps,
+    PrecisionOpt,
+    Reps,
+    Scheduler,
+    Sets,
+    Workers,
+    executor_for,
+    overrides_from,
+    precision_for,
+)
 from twin.errors import TwinError
 from twin.operate.cli import operate_app
 from twin.plan.cli import plan_app
@@ -35,14 +47,16 @@ for _module in (cli_compare, cli_sweep, cli_gate):
 @app.command()
 @user_errors
 def validate(file: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) -> None:
-    """Check a scenario file and say what is wrong with it, if anything."""
-    from twin.config import load_scenario
+    """Check a scenario file (and each of its variants) and say what is wrong, if anything."""
+    from twin.experiments.overrides import load_designs
 
-    scenario = load_scenario(file)
+    designs = load_designs(file)
+    scenario = next(iter(designs.values()))
+    variants = f", {len(designs) - 1} variants" if len(designs) > 1 else ""
     typer.echo(
         f"{file}: ok ({len(scenario.skus)} SKUs, {len(scenario.sites)} sites, "
         f"{len(scenario.lanes)} lanes, {len(scenario.demand.livestreams)} livestreams, "
-        f"horizon {scenario.horizon:g} h)"
+        f"horizon {scenario.horizon:g} h{variants})"
     )
 
 
@@ -50,12 +64,20 @@ def validate(file: Annotated[Path, typer.Argument(help="Scenario YAML file.")]) 
 @user_errors
 def run(
     file: Annotated[Path, typer.Argument(help="Scenario YAML file.")],
-    reps: Annotated[int, typer.Option(help="Number of replications.")] = 10,
-    workers: Annotated[int, typer.Option(help="Parallel worker processes.")] = 1,
+    reps: Reps = 10,
+    workers: Workers = 1,
     out: Annotated[
         Path | None, typer.Option(help="Folder for kpis.csv, summary.csv, report.html.")
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Override the scenario's seed.")] = None,
+    variant: Annotated[
+        str | None, typer.Option(help="Run this design of the file's `variants:` map.")
+    ] = None,
+    sets: Sets = None,
+    scheduler: Scheduler = None,
+    precision: PrecisionOpt = None,
+    kpi: Kpi = "fill_rate",
+    max_reps: MaxReps = 200,
     snapshot_at: Annotated[
         str | None,
         typer.Option(
@@ -66,23 +88,55 @@ def run(
     snapshot_format: Annotated[str, typer.Option(help="csv or json.")] = "csv",
 ) -> None:
     """Run replications, print KPIs with 95 % confidence intervals, write the report."""
-    from twin.config import load_scenario
+    from twin.experiments.overrides import load_designs
     from twin.experiments.runner import progress_bar, replicate, write_outputs
 
-    scenario = load_scenario(file)
+    overrides = overrides_from(sets)
     if seed is not None:
-        scenario = scenario.model_copy(update={"seed": seed})
+        overrides["seed"] = seed
+    designs = load_designs(file, overrides)
+    scenario = _pick_design(designs, variant, file)
+    rule = precision_for(precision, kpi, max_reps)
     if snapshot_at is not None:
         folder = export_snapshot(
             scenario, snapshot_at, (out or Path(".")) / "snapshot", snapshot_format
         )
         typer.echo(f"wrote the State at {snapshot_at} to {folder}")
-    with progress_bar(reps, f"{scenario.name}: replications") as progress:
-        result = replicate(scenario, reps, workers, progress)
+    with (
+        executor_for(workers, scheduler) as executor,
+        progress_bar(reps, f"{scenario.name}: replications") as progress,
+    ):
+        result = replicate(scenario, reps, progress=progress, executor=executor, precision=rule)
     typer.echo(format_summary(result.summary))
+    if rule is not None:
+        typer.echo(precision_line(result.meta, rule.kpi))
     if out is not None:
         paths = write_outputs(result, out)
         typer.echo(f"wrote {paths['kpis']}, {paths['summary']}, {paths['report']}")
+
+
+def _pick_design(designs: dict[str, Any], variant: str | None, file: Path) -> Any:
+    """The base design, or the variant `--variant` names."""
+    if variant is None:
+        return next(iter(designs.values()))
+    if variant not in designs:
+        known = ", ".join(list(designs)[1:]) or "none"
+        raise TwinError(f"--variant (={variant!r}): {file} has no such variant (it has: {known})")
+    return designs[variant]
+
+
+def precision_line(meta: dict[str, Any], kpi: str) -> str:
+    """What the sequential stopping rule did, in one line."""
+    reached = meta.get("precision_reached")
+    width, target, n = (
+        meta.get("relative_half_width"),
+        meta.get("precision_target"),
+        meta.get("replications"),
+    )
+    verdict = "reached" if reached else "NOT reached (stopped at --max-reps)"
+    return f"precision on {kpi}: ±{width:.2%} of the mean after {n} replications, " + (
+        f"target ±{target:.2%} {verdict}"
+    )
 
 
 def export_snapshot(scenario: Any, at: str, folder: Path, fmt: str) -> Path:

@@ -49,8 +49,14 @@ def scenario_from_data(data: Any, source: str = "<scenario>") -> Scenario:
 
 
 def load_scenario(path: str | Path) -> Scenario:
-    """Read and validate a scenario file."""
-    return scenario_from_data(read_yaml(path), str(path))
+    """Read and validate a scenario file (its base design: a `variants:` map is set aside).
+
+    `twin.experiments.overrides.load_designs` reads the variants as designs of their own.
+    """
+    data = read_yaml(path)
+    if isinstance(data, dict) and "variants" in data:
+        data = {key: value for key, value in data.items() if key != "variants"}
+    return scenario_from_data(data, str(path))
 
 
 def _cross_problems(scenario: Scenario, source: str) -> list[str]:

@@ -31,7 +31,9 @@ def parse_path(text: str) -> tuple[Key, ...]:
     """`lanes[3].capacity` or `lanes.3.capacity` → `('lanes', 3, 'capacity')`."""
     parts = _INDEX.sub(r".\1", text.strip()).split(".")
     if not text.strip() or any(p == "" for p in parts):
-        raise ConfigError(f"{text!r}: not a field path (write e.g. policies.central_replenishment.s)")
+        raise ConfigError(
+            f"{text!r}: not a field path (write e.g. policies.central_replenishment.s)"
+        )
     return tuple(int(p) if p.isdigit() else p for p in parts)
 
 

@@ -102,7 +102,9 @@ def run_designs(
             if worst <= precision.target or n >= precision.max_reps:
                 meta["precision_reached"] = worst <= precision.target
                 break
-            needed = math.ceil(n * (worst / precision.target) ** 2) if math.isfinite(worst) else 2 * n
+            needed = (
+                math.ceil(n * (worst / precision.target) ** 2) if math.isfinite(worst) else 2 * n
+            )
             n = min(precision.max_reps, max(needed, n + max(2, ex.workers)))
     finally:
         if own:

@@ -78,9 +78,7 @@ def summarise(kpis: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("kpi")
 
 
-def paired_difference(
-    base: np.ndarray, other: np.ndarray, level: float = 0.95
-) -> dict[str, float]:
+def paired_difference(base: np.ndarray, other: np.ndarray, level: float = 0.95) -> dict[str, float]:
     """`other − base` replication by replication: mean, t interval, two-sided p-value.
 
     Also the Welch (unpaired) half-width of the same difference, so a reader sees what common
