@@ -1,21 +1,25 @@
-"""twin: a supply-chain digital twin for brands that sell through livestreams."""
+"""twin: a supply-chain digital twin for brands that sell through livestreams.
+
+The Python API (`twin.run`, `twin.compare`, `twin.sweep`, `twin.gate`) is loaded on first use, so
+`import twin` stays cheap for the command line.
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from twin.experiments.results import RunResult
+from typing import Any
 
 __version__ = "0.1.0"
 
-
-def run(scenario: str, reps: int = 10, workers: int = 1) -> RunResult:
-    """Run replications of a scenario file; KPIs as DataFrames on the returned `RunResult`."""
-    from twin.config import load_scenario
-    from twin.experiments import replicate
-
-    return replicate(load_scenario(scenario), reps, workers)
+_API = {"run": "twin.api", "compare": "twin.api", "sweep": "twin.api", "gate": "twin.api"}
 
 
-__all__ = ["__version__", "run"]
+def __getattr__(name: str) -> Any:
+    """Load an API function on first use."""
+    if name in _API:
+        import importlib
+
+        return getattr(importlib.import_module(_API[name]), name)
+    raise AttributeError(f"module 'twin' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "compare", "gate", "run", "sweep"]

@@ -88,14 +88,14 @@ def run(
     snapshot_format: Annotated[str, typer.Option(help="csv or json.")] = "csv",
 ) -> None:
     """Run replications, print KPIs with 95 % confidence intervals, write the report."""
-    from twin.experiments.overrides import load_designs
+    from twin.experiments.overrides import load_designs, pick_design
     from twin.experiments.runner import progress_bar, replicate, write_outputs
 
     overrides = overrides_from(sets)
     if seed is not None:
         overrides["seed"] = seed
     designs = load_designs(file, overrides)
-    scenario = _pick_design(designs, variant, file)
+    scenario = pick_design(designs, variant, file)
     rule = precision_for(precision, kpi, max_reps)
     if snapshot_at is not None:
         folder = export_snapshot(
@@ -113,16 +113,6 @@ def run(
     if out is not None:
         paths = write_outputs(result, out)
         typer.echo(f"wrote {paths['kpis']}, {paths['summary']}, {paths['report']}")
-
-
-def _pick_design(designs: dict[str, Any], variant: str | None, file: Path) -> Any:
-    """The base design, or the variant `--variant` names."""
-    if variant is None:
-        return next(iter(designs.values()))
-    if variant not in designs:
-        known = ", ".join(list(designs)[1:]) or "none"
-        raise TwinError(f"--variant (={variant!r}): {file} has no such variant (it has: {known})")
-    return designs[variant]
 
 
 def precision_line(meta: dict[str, Any], kpi: str) -> str:

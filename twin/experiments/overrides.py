@@ -114,6 +114,16 @@ def load_designs(
     return designs
 
 
+def pick_design(designs: Mapping[str, Scenario], variant: str | None, file: str | Path) -> Scenario:
+    """The base design of a file's designs, or the variant named `variant`."""
+    if variant is None:
+        return next(iter(designs.values()))
+    if variant not in designs:
+        known = ", ".join(list(designs)[1:]) or "none"
+        raise ConfigError(f"--variant (={variant!r}): {file} has no such variant (it has: {known})")
+    return designs[variant]
+
+
 def _missing(data: dict[str, Any], path: tuple[Key, ...]) -> str | None:
     """Why `path` names no field of the scenario `data`, or None when it does.
 
