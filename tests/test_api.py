@@ -36,7 +36,7 @@ def test_compare_pairs_designs_on_one_seed() -> None:
     assert flipped.designs == ["lean", "tiny"]
     with pytest.raises(TwinError, match="--baseline"):
         twin.compare(TINY, lean, reps=2, baseline="nope")
-    with pytest.raises(TwinError, match="already given"):
+    with pytest.raises(TwinError, match="given twice"):
         twin.compare(TINY, TINY, reps=2)
     with pytest.raises(TwinError, match="at least two designs"):
         twin.compare(TINY, reps=2)

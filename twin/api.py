@@ -58,12 +58,12 @@ def compare(
     overrides: Mapping[str, Any] | None = None,
 ) -> CompareResult:
     """Paired comparison of designs (files with their variants, or `Scenario`s) on shared seeds."""
-    from twin.experiments.compare import collect_designs
     from twin.experiments.compare import compare as compare_designs
+    from twin.experiments.designs import gather_designs, with_baseline
     from twin.experiments.executors import make_executor
     from twin.experiments.runner import Precision
 
-    chosen = collect_designs(designs, variants, overrides, baseline)
+    chosen = with_baseline(gather_designs(designs, overrides, variants)[0], baseline)
     rule = None if precision is None else Precision(precision, kpi, max_reps)
     with make_executor(workers, scheduler) as executor:
         return compare_designs(chosen, reps, executor=executor, precision=rule)

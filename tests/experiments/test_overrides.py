@@ -108,3 +108,12 @@ def test_a_bad_variant_names_the_file_and_the_variant(tmp_path: Path, tiny_data:
     path.write_text(yaml.safe_dump({**tiny_data, "variants": ["a"]}))
     with pytest.raises(ConfigError, match="variants must map each variant name"):
         load_designs(path)
+
+
+def test_setting_a_site_leaves_sites_merged_from_it_alone() -> None:
+    data = read_yaml("scenarios/flagship_live_sale.yaml")  # fwd_bj/cd/gz merge fwd_sh's anchor
+    done = override_scenario(
+        {k: v for k, v in data.items() if k != "variants"}, {"sites.fwd_sh.pick_pack.workers": 20}
+    )
+    workers = {sid: done.sites[sid].pick_pack.workers for sid in ("fwd_sh", "fwd_bj", "fwd_gz")}
+    assert workers == {"fwd_sh": 20, "fwd_bj": 12, "fwd_gz": 12}

@@ -7,9 +7,8 @@ paired interval of a difference is much narrower than the two designs' own inter
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import pandas as pd
 
@@ -96,40 +95,3 @@ def compare(
         meta=meta,
     )
 
-
-def collect_designs(
-    sources: Sequence[str | Path | Scenario],
-    variants: bool = True,
-    overrides: Mapping[str, object] | None = None,
-    baseline: str | None = None,
-) -> dict[str, Scenario]:
-    """Designs from scenario files (each with its `variants:`, unless `variants` is False) or objects.
-
-    Names are the scenario names (a variant: its key); two designs of one name are an error, since
-    the tables would mix them. `baseline` names the design to put first (default: the first).
-    `overrides` (`--set`) apply to files only: a `Scenario` object is taken as given.
-    """
-    from twin.experiments.overrides import load_designs
-
-    designs: dict[str, Scenario] = {}
-    for source in sources:
-        if isinstance(source, Scenario):
-            found = {source.name: source}
-        else:
-            found = load_designs(source, overrides)
-            if not variants:
-                found = dict([next(iter(found.items()))])
-        for name, scenario in found.items():
-            if name in designs:
-                raise TwinError(
-                    f"{source}: design {name!r} is already given by an earlier file; "
-                    "give the scenarios different `name`s"
-                )
-            designs[name] = scenario
-    if baseline is not None:
-        if baseline not in designs:
-            raise TwinError(
-                f"--baseline (={baseline!r}) names no design; the designs are: {', '.join(designs)}"
-            )
-        designs = {baseline: designs[baseline], **designs}
-    return designs

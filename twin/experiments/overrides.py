@@ -9,7 +9,6 @@ is reported with the field's path like any other mistake in a file.
 
 from __future__ import annotations
 
-import copy
 import difflib
 import re
 from collections.abc import Mapping
@@ -66,7 +65,7 @@ def apply_overrides(
 
     Raises `ConfigError` naming `source` and the path when a path names no field of the scenario.
     """
-    out = copy.deepcopy(dict(data))
+    out = _unshared(dict(data))
     problems = []
     for text, value in overrides.items():
         path = parse_path(text)
@@ -74,7 +73,7 @@ def apply_overrides(
         if reason:
             problems.append(problem(source, path, reason))
             continue
-        _set(out, path, copy.deepcopy(value))
+        _set(out, path, _unshared(value))
     if problems:
         raise ConfigError(problems)
     return out
@@ -176,6 +175,19 @@ def _policy_params(kind: Any) -> list[str]:
     except LookupError:
         return []
     return list(params.model_fields)
+
+
+def _unshared(node: Any) -> Any:
+    """A copy in which no two places share a dict or list.
+
+    YAML anchors and merges share them, and `deepcopy` keeps the sharing, so setting one site
+    would set every site merged from it.
+    """
+    if isinstance(node, dict):
+        return {key: _unshared(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_unshared(value) for value in node]
+    return node
 
 
 def _set(data: dict[str, Any], path: tuple[Key, ...], value: Any) -> None:
