@@ -45,3 +45,9 @@ def test_compare_pairs_designs_on_one_seed() -> None:
 def test_unknown_attribute_is_an_attribute_error() -> None:
     with pytest.raises(AttributeError):
         twin.nothing_here  # noqa: B018
+
+
+def test_gate_from_python_passes_a_design_against_itself() -> None:
+    result = twin.gate(TINY, TINY, "configs/gate.yaml", reps=3)
+    assert result.passed and (result.table["verdict"] == "PASS").all()
+    assert {"fill_rate", "cost_total"} <= set(result.table.index)

@@ -84,3 +84,29 @@ def sweep(
 
     with make_executor(workers, scheduler) as executor:
         return sweep_grid(scenario, grid, reps=reps, executor=executor, overrides=overrides)
+
+
+def gate(
+    baseline: str | Path | Scenario,
+    candidate: str | Path | Scenario,
+    rules: str | Path | Any = "configs/gate.yaml",
+    reps: int | None = None,
+    workers: int = 1,
+    *,
+    scheduler: str | None = None,
+    overrides: Mapping[str, Any] | None = None,
+    candidate_overrides: Mapping[str, Any] | None = None,
+) -> Any:
+    """The regression gate: `.table` (one row per rule, with its verdict) and `.passed`."""
+    from twin.experiments import gate as rules_gate
+    from twin.experiments.executors import make_executor
+
+    if isinstance(baseline, Scenario) and isinstance(candidate, Scenario):
+        pair = (baseline, candidate)
+    else:
+        if isinstance(baseline, Scenario) or isinstance(candidate, Scenario):
+            raise TypeError("give baseline and candidate both as files or both as Scenarios")
+        pair = rules_gate.load_pair(baseline, candidate, overrides, candidate_overrides)
+    judged = rules if isinstance(rules, rules_gate.GateRules) else rules_gate.load_rules(rules)
+    with make_executor(workers, scheduler) as executor:
+        return rules_gate.gate(*pair, judged, reps, executor)
