@@ -151,6 +151,7 @@ def routed_flagship(stations: int = 12, seed: int = 0) -> Any:
 
     path = ROOT / "scenarios" / "flagship_live_sale.yaml"
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    data.pop("variants", None)  # the base design only
     rng = random.Random(seed)
     for lane in data["lanes"]:
         if lane["from"] == "fwd_sh" and lane.get("waves"):

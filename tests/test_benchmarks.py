@@ -37,3 +37,11 @@ def test_the_routed_flagship_variant_loads() -> None:
     scenario = routing.routed_flagship(stations=3)
     routed = [ln for ln in scenario.lanes if ln.routing is not None]
     assert len(routed) == 2
+
+
+def test_the_throughput_bench_measures_both_local_executors_on_the_same_kpis() -> None:
+    throughput = load("throughput")
+    res = throughput.benchmark(BENCH.parent / "scenarios" / "tiny.yaml", 2, 2, cluster=False)
+    assert res["identical_kpis"] is True
+    assert [row["workers"] for row in res["runs"]] == [1, 2]
+    assert all(row["reps_per_s"] > 0 for row in res["runs"])

@@ -104,7 +104,8 @@ class DaskExecutor:
         futures = self._client.map(fn, list(tasks), pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         out: list[Any] = [None] * len(futures)
-        for future in dask_completed(futures):
+        # this client is not the default one (set_as_default=False): name its loop explicitly
+        for future in dask_completed(futures, loop=self._client.loop):
             out[index[future.key]] = future.result()
             if progress:
                 progress(1)
