@@ -31,7 +31,15 @@ from matplotlib.ticker import FuncFormatter
 
 from twin.experiments.stats import is_rate
 from twin.report.figures import to_png_base64
-from twin.report.html import MISSING, describe_kpi, format_ci, format_value, kpi_kind, write_atomic
+from twin.report.html import (
+    _CSS,
+    MISSING,
+    describe_kpi,
+    format_ci,
+    format_value,
+    kpi_kind,
+    write_atomic,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -41,21 +49,10 @@ if TYPE_CHECKING:
 MAX_FACET_COLUMNS = 4
 """Panels per row in the small multiples of a grid with three or more paths."""
 
-_CSS = """
-body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
-       max-width: 66rem; padding: 0 1rem; color: #222; line-height: 1.4; }
-h1 { margin-bottom: 0.2rem; }
-.summary { color: #555; margin-top: 0; }
-table { border-collapse: collapse; margin: 0.5rem 0 1.5rem; font-size: 0.9rem; }
-th, td { padding: 0.3rem 0.6rem; border-bottom: 1px solid #ddd; text-align: left; }
-td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
-th { background: #f3f3f3; }
+_CSS_MORE = """
 tr.front td { background: #fff4e5; }
-code { font-size: 0.88rem; }
-figure { margin: 0.5rem 0 1.5rem; }
-figure img { max-width: 100%; height: auto; }
-.wide { overflow-x: auto; }
 """
+"""What the sweep report adds to the run report's style: the Pareto front's rows stand out."""
 
 
 def render_sweep_report(
@@ -92,7 +89,7 @@ def render_sweep_report(
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{escape(heading)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
+        f"<title>{escape(heading)}</title>\n<style>{_CSS}{_CSS_MORE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
