@@ -7,7 +7,6 @@ is wrong.
 
 from __future__ import annotations
 
-import difflib
 from pathlib import Path
 from typing import Annotated
 
@@ -27,9 +26,6 @@ from twin.cli_options import (
     precision_for,
 )
 from twin.errors import TwinError
-
-KPI_PREFIXES = ("cost_", "recovery_h:", "routing_", "otd_", "fill_rate_")
-"""KPI names made per scenario (cost parts, pulses, routing, disruption splits)."""
 
 
 def register(app: typer.Typer) -> None:
@@ -119,10 +115,8 @@ def register(app: typer.Typer) -> None:
 
 def check_kpi(kpi: str) -> None:
     """Refuse a `--kpi` that no scenario reports, before anything runs."""
-    from twin.report.html import KPI_DESCRIPTIONS
+    from twin.report.html import unknown_kpi
 
-    if kpi in KPI_DESCRIPTIONS or kpi.startswith(KPI_PREFIXES):
-        return
-    near = difflib.get_close_matches(kpi, list(KPI_DESCRIPTIONS), n=1)
-    hint = f" (did you mean {near[0]!r}?)" if near else ""
-    raise TwinError(f"--kpi (={kpi!r}) is not a KPI{hint}; e.g. fill_rate, otd, cost_total, profit")
+    reason = unknown_kpi(kpi)
+    if reason:
+        raise TwinError(f"--kpi (={kpi!r}) {reason}")

@@ -16,7 +16,6 @@ against service; `write_sweep` writes them as CSV and Parquet next to a single-f
 from __future__ import annotations
 
 import copy
-import difflib
 import itertools
 import math
 import os
@@ -361,14 +360,12 @@ def pareto_table(
 
 def check_kpi_names(names: Sequence[str], option: str) -> None:
     """Raise `TwinError` for a name that is no KPI twin computes (before anything runs)."""
-    from twin.report.html import KPI_DESCRIPTIONS, RECOVERY_PREFIX
+    from twin.report.html import unknown_kpi
 
     for name in names:
-        if name in KPI_DESCRIPTIONS or name.startswith((RECOVERY_PREFIX, "routing_")):
-            continue
-        near = difflib.get_close_matches(name, list(KPI_DESCRIPTIONS), n=1)
-        hint = f"; did you mean {near[0]!r}?" if near else ""
-        raise TwinError(f"{option} {name!r} is not a KPI{hint}")
+        reason = unknown_kpi(name)
+        if reason:
+            raise TwinError(f"{option} {name!r} {reason}")
 
 
 def write_sweep(

@@ -6,6 +6,7 @@ it offline or mail it around, and it is written atomically so a half-written rep
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import tempfile
@@ -66,6 +67,20 @@ KPI_DESCRIPTIONS: Mapping[str, str] = {
 
 RECOVERY_PREFIX = "recovery_h:"
 """Per-pulse recovery KPIs are named `recovery_h:<pulse name>`."""
+
+KPI_PREFIXES = ("cost_", RECOVERY_PREFIX, "routing_", "otd_", "fill_rate_")
+"""KPI names made per scenario (cost parts, pulses, routing, disruption splits)."""
+
+
+def unknown_kpi(name: str) -> str | None:
+    """Why `name` is no KPI twin computes (with the nearest name), or None when it may be one.
+
+    Lets commands refuse a misspelt KPI before any replication runs.
+    """
+    if name in KPI_DESCRIPTIONS or name.startswith(KPI_PREFIXES):
+        return None
+    near = difflib.get_close_matches(name, list(KPI_DESCRIPTIONS), n=1)
+    return "is not a KPI" + (f"; did you mean {near[0]!r}?" if near else "")
 
 _MONEY_KPIS = frozenset({"revenue", "profit"})
 _HOUR_KPIS = frozenset({"lead_time_p50", "lead_time_p95", "recovery_h"})
