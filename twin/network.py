@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import networkx as nx
 import numpy as np
 
-from twin.config.schema import LaneSpec, Scenario
+from twin.config.schema import LaneSpec, RegionSpec, Scenario
 from twin.config.supply import SupplierSpec
 from twin.state import CarrierInfo, NetworkInfo
 
@@ -138,6 +138,7 @@ def check(scenario: Scenario) -> list[Issue]:
     issues += _check_references(scenario)
     issues += _check_supply(scenario)
     issues += _check_disruptions(scenario)
+    issues += _check_routing(scenario)
     for sid, site in sites.items():
         if getattr(site, "kind", "") == "warehouse" and isinstance(site.initial_stock, dict):
             for sku in site.initial_stock:
@@ -276,6 +277,57 @@ def _check_disruptions(scenario: Scenario) -> list[Issue]:
             issues.append(
                 Issue((*base, "severity"), "is the lead-time factor: must be >= 1", d.severity)
             )
+    return issues
+
+
+def _check_routing(scenario: Scenario) -> list[Issue]:
+    """Every station of a routed lane can be served, alone within `max_duration`, by some wave.
+
+    Some wave of the lane's schedule must reach a windowed station inside its window.
+    """
+    from twin.model.last_mile import next_serving_wave  # the model's own arithmetic
+
+    issues: list[Issue] = []
+    for i, lane in enumerate(scenario.lanes):
+        region = scenario.sites[lane.destination]
+        if lane.routing is None or lane.waves is None or not isinstance(region, RegionSpec):
+            continue
+        fleet = lane.routing.fleet
+        depot = scenario.sites[lane.origin].location
+        for j, station in enumerate(region.station_list()):
+            drive = math.dist(depot, station.location) / fleet.speed_kmh
+            alone = 2 * drive + fleet.service_time
+            if fleet.max_duration is not None and alone > fleet.max_duration:
+                issues.append(
+                    Issue(
+                        ("lanes", i, "routing", "fleet", "max_duration"),
+                        f"is shorter than a route to station {station.id!r} and back"
+                        f" ({alone:.3g} h)",
+                        fleet.max_duration,
+                    )
+                )
+                continue
+            if station.window is None:
+                continue
+            wave = next_serving_wave(
+                station.window,
+                lane.waves.first,
+                drive,
+                fleet.service_time,
+                fleet.max_duration,
+                lane.waves.first,
+                lane.waves.every,
+            )
+            if wave is None:
+                issues.append(
+                    Issue(
+                        ("sites", lane.destination, "stations", j, "window"),
+                        f"is out of reach of every wave of lane {lane.origin}→{lane.destination}"
+                        f" (every {lane.waves.every:g} h, a {drive:.3g} h drive, fleet.max_duration"
+                        f" {fleet.max_duration} h): widen it or change the waves",
+                        list(station.window),
+                    )
+                )
     return issues
 
 

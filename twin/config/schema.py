@@ -16,6 +16,7 @@ from pydantic import (
     NonNegativeInt,
     PositiveFloat,
     PositiveInt,
+    field_validator,
     model_validator,
 )
 
@@ -174,6 +175,20 @@ class StationSpec(Strict):
     location: Location
     weight: PositiveFloat = 1.0
     """Share of the region's orders collected here, relative to the other stations."""
+    window: tuple[Duration, Duration] | None = None
+    """Daily hours `[open, close]` in which a routed van may begin service here; None: always."""
+
+    @field_validator("window")
+    @classmethod
+    def _daily(cls, window: tuple[float, float] | None) -> tuple[float, float] | None:
+        """A window is a stretch of one day: it opens before it closes, and closes by 24 h."""
+        if window is not None:
+            opens, closes = window
+            if not opens < closes:
+                raise ValueError(f"must open (={opens:g} h) before it closes (={closes:g} h)")
+            if closes > 24.0:
+                raise ValueError(f"is daily hours: it must close (={closes:g} h) by 24 h")
+        return window
 
 
 class RegionSpec(Strict):

@@ -233,6 +233,16 @@ class Waves:
         """Departure time of the wave with this index."""
         return self.first + index * self.every
 
+    def after(self, t: float) -> float:
+        """Time of the first wave strictly after `t`, capacity aside: where a full wave's rest goes.
+
+        A wave at `t` itself, up to rounding, is not after it.
+        """
+        n = first_index_at_or_after(t, self.first, self.every)
+        if self.first + n * self.every <= t + _EPS * self.every:
+            n += 1
+        return self.first + n * self.every
+
     def capacity_at(self, t: float) -> int | None:
         """Orders a wave at time t can take after cuts (None is unlimited)."""
         return self._cuts.capacity(self.capacity, t)

@@ -24,6 +24,7 @@ from twin.config.supply import SupplierSpec
 from twin.distributions import Constant, DrawBuffer, Gamma
 from twin.errors import ModelError
 from twin.model import disruption
+from twin.model.batching import BatchRule, BatchStats, Held, assign, closes_at
 from twin.model.carrier import ScheduledLane, Waves, choose_carrier
 from twin.model.demand import OrderBook, Pulse, draw_demand
 from twin.model.factory import Factory
@@ -45,6 +46,7 @@ from twin.network import network_info
 from twin.policies import REGISTRY, Policy
 from twin.rng import Streams
 from twin.state import (
+    BatchSourcing,
     Decision,
     DispatchRule,
     ElasticActivation,
@@ -58,8 +60,6 @@ from twin.state import (
 )
 
 HOURS_PER_YEAR = 24 * 365
-WAVE_EPSILON = 1e-9
-"""How far past a full routed wave to look for the next one (waves are hours apart)."""
 Items = list[tuple[int, int]]
 """(SKU index, units) pairs travelling or waiting together."""
 
@@ -178,6 +178,11 @@ class World:
         self.serving = [[self.by_id[w] for w in serving[r]] for r in self.regions]
         """Per region, the warehouses its orders try in turn (a `SourcingRule` replaces it)."""
         self._split = [False] * len(self.regions)
+        self._batching: list[BatchRule | None] = [None] * len(self.regions)
+        """Per region, the batch rule its orders are held under (a `BatchSourcing`); None: none."""
+        self._held: dict[float, list[Held]] = {}
+        """Orders held for batch sourcing, by the time their batch closes."""
+        self.batch_stats = BatchStats()
         self._region_index = {r: g for g, r in enumerate(self.regions)}
         self.last_mile = [
             [list(self.lanes.get((w.id, r), [])) for r in self.regions] for w in self.warehouses
@@ -387,6 +392,7 @@ class World:
         env, peek = self.env, self.env.peek
         region, sku, qty, extra = self._region, self._sku, self._qty, self._extra
         serving, deadlines, allocate = self.serving, self._deadlines, self._allocate
+        batching = self._batching
         for i, t in enumerate(self._time):
             if t >= peek():
                 yield env.timeout(t - env.now)
@@ -396,6 +402,9 @@ class World:
                 if env.now < t:
                     yield env.timeout(t - env.now)
                 self._expire(t)
+            if batching[region[i]] is not None:
+                self._hold(i, t)
+                continue
             if extra[i + 1] != extra[i]:
                 self._on_order(i, t)
                 continue
@@ -426,7 +435,42 @@ class World:
             if parts is not None:
                 self._allocate_split(parts, i, g, lines, t)
                 return
-        self._wait(i, g, lines, t)
+        self._wait(i, g, lines, self._time[i])
+
+    def _hold(self, i: int, t: float) -> None:
+        """Order i arrived at t in a region under batch sourcing: it waits for its batch."""
+        rule = self._batching[self._region[i]]
+        assert rule is not None
+        close = closes_at(t, rule.every)
+        held = self._held.get(close)
+        if held is None:
+            self._held[close] = held = []
+            self.at(close, self._source_batch)  # a batch closing at the horizon never does
+        held.append(Held(i, self._lines(i), self._promised[i], rule))
+
+    def _source_batch(self, t: float) -> None:
+        """Batches close: ship what the assignment serves, then the rest take the per-order path.
+
+        Stock owed to waiting orders or transfers is not offered (first come, first served), and
+        every chosen order is allocated before any other, so none takes what the batch gave away.
+        """
+        held = self._held.pop(t)
+        self._expire(t)
+        n = len(self.skus)
+        stock = [
+            [0 if w.backlog[k] or w.pending[k] else w.stock[k] for k in range(n)]
+            for w in self.warehouses
+        ]
+        is_open = [not (w.closures and w.closed(t)) for w in self.warehouses]
+        queue = [w.pick_pack.wait(t) for w in self.warehouses]
+        names = [w.id for w in self.warehouses]
+        choice = assign(held, stock, is_open, queue, t, names, self.batch_stats)
+        for h, w in zip(held, choice, strict=True):
+            if w is not None:
+                self._allocate(self.warehouses[w], h.order, self._region[h.order], h.lines, t)
+        for h, w in zip(held, choice, strict=True):
+            if w is None:
+                self._on_order(h.order, t)
 
     @staticmethod
     def _split_parts(
@@ -446,7 +490,10 @@ class World:
         return parts
 
     def _wait(self, i: int, g: int, lines: Items, t: float) -> None:
-        """No warehouse can serve order i now: it waits at its region's nearest one."""
+        """No warehouse can serve order i, which arrived at t: it waits at its region's first one.
+
+        Its patience counts from its arrival.
+        """
         home = self.serving[g][0]
         for k, q in lines:
             home.waiting[k].append(i)
@@ -523,17 +570,41 @@ class World:
                 self.at(delivered + self._lag[i], self._return_arrives, self._returns_to or w, back)
 
     def _route_wave(self, wave: float, lane: Lane) -> None:
-        """A routed wave leaves: its orders are delivered along the routes; the rest wait."""
-        routed = lane.routed
-        assert routed is not None and lane.waves is not None
-        done, rest, cost = routed.route(wave)
+        """A routed wave leaves: its orders are delivered along the routes; the rest wait.
+
+        Orders that did not fit the fleet take the next wave; orders for a station whose window
+        this wave cannot serve take the first later wave that can.
+        """
+        routed, waves = lane.routed, lane.waves
+        assert routed is not None and waves is not None
+        done, rest, held, cost = routed.route(wave)
         if wave < self.horizon:
             self._last_mile_cost[routed.warehouse][int(wave // 24.0)] += cost
         for i, delivered in done:
             self._delivered_part(i, delivered)
         shipped = self.ledger.shipped
         for i, station, units in rest:
-            later = lane.waves.assign(wave + WAVE_EPSILON)
+            later = waves.assign(waves.after(wave))
+            shipped[i] = max(shipped[i], later)
+            if routed.add(later, i, station, units):
+                self.at(later, self._route_wave, lane)
+        serving: dict[int, float] = {}
+        for i, station, units in held:
+            if station not in serving:
+                ready = routed.next_serving_wave(
+                    station, waves.after(wave), waves.first, waves.every
+                )
+                if ready is None:
+                    region = self.scenario.sites[lane.destination]
+                    assert isinstance(region, RegionSpec)
+                    spec = region.station_list()[station]
+                    raise ModelError(
+                        f"lane {lane.origin}→{lane.destination} ({lane.carrier}): no wave leaving"
+                        f" every {waves.every:g} h can serve station {spec.id!r} inside its window"
+                        f" {spec.window} within fleet.max_duration; widen it or change the waves"
+                    )
+                serving[station] = ready
+            later = waves.assign(serving[station])
             shipped[i] = max(shipped[i], later)
             if routed.add(later, i, station, units):
                 self.at(later, self._route_wave, lane)
@@ -795,7 +866,7 @@ class World:
                 factory.set_elastic(decision.active, t)
             elif isinstance(decision, PurchaseOrder):
                 self._purchase(decision, policy, t)
-            elif isinstance(decision, SourcingRule):
+            elif isinstance(decision, SourcingRule | BatchSourcing):
                 self._set_sourcing(decision, policy)
             elif isinstance(decision, DispatchRule):
                 self._set_dispatch(decision, policy, t)
@@ -834,12 +905,14 @@ class World:
             self.at(t + hours[d], self._arrive, self.by_id[d], items)
         return {d: items for d, items in sends.items() if d not in eligible}
 
-    def _set_sourcing(self, d: SourcingRule, policy: str) -> None:
+    def _set_sourcing(self, d: SourcingRule | BatchSourcing, policy: str) -> None:
+        """A region's warehouse ranking (and, for a `BatchSourcing`, its batch rule) from now on."""
         g = self._known(self._region_index, d.region, policy, "region")
-        ws = [self._known(self.by_id, w, policy, "warehouse") for w in d.warehouses]
-        if not ws or len(set(d.warehouses)) != len(ws):
+        names = d.warehouses
+        ws = [self._known(self.by_id, w, policy, "warehouse") for w in names]
+        if not ws or len(set(names)) != len(ws):
             raise ModelError(
-                f"policy {policy!r} gave region {d.region!r} the warehouses {list(d.warehouses)}:"
+                f"policy {policy!r} gave region {d.region!r} the warehouses {list(names)}:"
                 " it needs at least one, each once"
             )
         for w in ws:
@@ -850,6 +923,40 @@ class World:
                 )
         self.serving[g] = ws
         self._split[g] = d.split
+        self._batching[g] = None if isinstance(d, SourcingRule) else self._batch_rule(d, ws, policy)
+
+    @staticmethod
+    def _batch_rule(d: BatchSourcing, ws: list[Warehouse], policy: str) -> BatchRule:
+        """A `BatchSourcing` resolved to warehouse indices, its numbers checked."""
+        checks = (
+            ("every", d.every, d.every > 0),
+            ("unserved_penalty", d.unserved_penalty, d.unserved_penalty >= 0),
+            ("late_cost", d.late_cost, d.late_cost >= 0),
+            ("time_limit", d.time_limit, d.time_limit > 0),
+        )
+        for name, value, ok in checks:
+            if not (ok and math.isfinite(value)):
+                raise ModelError(
+                    f"policy {policy!r} gave region {d.region!r} a batch {name} (={value!r})"
+                    f" that is not {'> 0' if name in ('every', 'time_limit') else '>= 0'}"
+                )
+        for o in d.options:
+            numbers = (o.cost_per_order, o.cost_per_unit, o.hours)
+            if not all(math.isfinite(x) and x >= 0 for x in numbers):
+                raise ModelError(
+                    f"policy {policy!r} gave region {d.region!r} the batch option {o!r}:"
+                    " its costs and hours must be finite and >= 0"
+                )
+        return BatchRule(
+            d.every,
+            tuple(w.index for w in ws),
+            tuple(o.cost_per_order for o in d.options),
+            tuple(o.cost_per_unit for o in d.options),
+            tuple(o.hours for o in d.options),
+            d.unserved_penalty,
+            d.late_cost,
+            d.time_limit,
+        )
 
     def _set_dispatch(self, d: DispatchRule, policy: str, t: float) -> None:
         w = self._known(self.by_id, d.warehouse, policy, "warehouse")
