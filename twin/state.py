@@ -169,7 +169,7 @@ class PurchaseOrder:
 
 @dataclass(frozen=True, slots=True)
 class SourcingRule:
-    """How orders from `region` are sourced until the next rule for it.
+    """How orders from `region` are sourced until the next rule for it (this or `BatchSourcing`).
 
     An order goes to the first warehouse in `warehouses` that is open and holds all its lines (and
     owes nothing to earlier orders of those SKUs). With `split`, an order no single warehouse can
@@ -180,6 +180,49 @@ class SourcingRule:
     region: str
     warehouses: tuple[str, ...]
     split: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOption:
+    """A warehouse a batch may source a region's orders from, and what serving one costs there."""
+
+    warehouse: str
+    cost_per_order: float
+    """Last-mile cost of a shipment (the lane's cheapest carrier)."""
+    cost_per_unit: float
+    hours: float
+    """Expected hours from the end of pick/pack queueing to delivery (one pick, then transit)."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchSourcing:
+    """Orders from `region` are held and sourced together every `every` hours, at least cost.
+
+    Until the next rule for the region, its orders wait in a batch that closes at the next
+    multiple of `every` hours; then every batch closing at that time (all regions under such a
+    rule) is assigned at once by an exact 0-1 MIP (`twin.optimize.allocation.source_batch`): each
+    order whole from one open option holding all its lines (and owing nothing to earlier orders
+    of those SKUs), at least cost, where serving order o from option w costs
+    `w.cost_per_order + units(o) * w.cost_per_unit + late_cost * hours late`, hours late being
+    how far the pick/pack queue at w now plus `w.hours` ends after the order's promise, and
+    leaving it unserved costs `unserved_penalty * units(o)`. An order the batch leaves unserved
+    takes the `SourcingRule` path with `options` as its ranking (and `split`). Promise and
+    patience still count from the order's arrival.
+    """
+
+    region: str
+    options: tuple[BatchOption, ...]
+    every: float = 0.25
+    unserved_penalty: float = 100.0
+    late_cost: float = 1.0
+    time_limit: float = 10.0
+    """Seconds the solver may take per batch; past it, the best assignment found is used."""
+    split: bool = False
+
+    @property
+    def warehouses(self) -> tuple[str, ...]:
+        """The options' warehouses, in order: the fallback ranking."""
+        return tuple(o.warehouse for o in self.options)
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,11 +242,17 @@ class DispatchRule:
 
 
 Decision = (
-    Transfer | ProductionOrder | ElasticActivation | PurchaseOrder | SourcingRule | DispatchRule
+    Transfer
+    | ProductionOrder
+    | ElasticActivation
+    | PurchaseOrder
+    | SourcingRule
+    | BatchSourcing
+    | DispatchRule
 )
 
 
 def decision_to_dict(decision: Decision) -> dict[str, Any]:
-    """A decision as JSON-ready data (tuples as lists), tagged with its type name."""
+    """A decision as JSON-ready data (tuples as lists, nested dataclasses as dicts), typed by name."""
     fields = {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(decision).items()}
     return {"type": type(decision).__name__, **fields}

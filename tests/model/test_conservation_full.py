@@ -796,6 +796,7 @@ def flagship_in(horizon: float, squeeze: bool) -> Scenario:
     line-haul cut all fall inside the shorter run.
     """
     data = read_yaml(FLAGSHIP)
+    data.pop("variants", None)  # designs of their own (`twin compare`), not part of the base run
     full = scenario_from_data(data, str(FLAGSHIP))  # parsed durations, data left as it was
     factor = horizon / full.horizon
     data["horizon"] = horizon
