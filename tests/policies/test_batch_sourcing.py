@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from sourcing_network import NET
 
 from twin.config import scenario_from_data
 from twin.errors import ConfigError, ModelError
@@ -34,8 +35,6 @@ from twin.policies.sourcing import MinCostBatch
 from twin.state import (
     BatchOption,
     BatchSourcing,
-    CarrierInfo,
-    NetworkInfo,
     SourcingRule,
     State,
     decision_to_dict,
@@ -246,22 +245,6 @@ def test_a_batch_rule_the_network_cannot_follow_is_a_model_error(
 
 # --- the policy on hand-built states, and in operating mode --------------------------------------
 
-FAST = CarrierInfo("fast", 10.0, 4.0, 1.0)
-SLOW = CarrierInfo("slow", 20.0, 1.5, 0.5, wave_every=4.0)
-ROAD = CarrierInfo("road", 30.0, 0.5, 0.5)
-NET = NetworkInfo(
-    skus=("a",),
-    warehouses=("c", "n"),
-    central=("c",),
-    forward=("n",),
-    factories=(),
-    source_of={"n": "c"},
-    regions=("r", "q"),
-    serving={"r": ("n", "c"), "q": ("c",)},
-    last_mile={"n": {"r": (SLOW, FAST)}, "c": {"r": (ROAD,), "q": (ROAD,)}},
-    sla={"r": 48.0, "q": 72.0},
-    pick_time={"n": 0.5, "c": 0.5},
-)
 
 
 def test_min_cost_batch_prices_each_warehouse_by_its_cheapest_carrier_and_fastest_transit() -> None:

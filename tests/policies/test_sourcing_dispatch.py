@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 import pytest
 import yaml
+from sourcing_network import NET
 
 from twin.config import scenario_from_data
 from twin.errors import ModelError
@@ -22,27 +23,11 @@ from twin.model.world import World
 from twin.policies import REGISTRY
 from twin.policies.dispatch import CheapestOnTime, FastestCarrier
 from twin.policies.sourcing import CheapestMeetingPromise, NearestWithStock
-from twin.state import CarrierInfo, DispatchRule, NetworkInfo, SourcingRule, State
+from twin.state import DispatchRule, SourcingRule, State
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = yaml.safe_load((REPO / "scenarios" / "tiny.yaml").read_text())
 
-FAST = CarrierInfo("fast", 10.0, 4.0, 1.0)
-SLOW = CarrierInfo("slow", 20.0, 1.5, 0.5, wave_every=4.0)
-ROAD = CarrierInfo("road", 30.0, 0.5, 0.5)
-NET = NetworkInfo(
-    skus=("a",),
-    warehouses=("c", "n"),
-    central=("c",),
-    forward=("n",),
-    factories=(),
-    source_of={"n": "c"},
-    regions=("r", "q"),
-    serving={"r": ("n", "c"), "q": ("c",)},
-    last_mile={"n": {"r": (SLOW, FAST)}, "c": {"r": (ROAD,), "q": (ROAD,)}},
-    sla={"r": 48.0, "q": 72.0},
-    pick_time={"n": 0.5, "c": 0.5},
-)
 
 
 def state(**kw: Any) -> State:
