@@ -8,6 +8,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
+
+from twin.cli import app
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -112,3 +115,18 @@ def test_run_bad_file_exits_two(tmp_path: Path) -> None:
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"error: {tmp_path / 'missing.yaml'}: file not found"
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["run", "scenarios/tiny.yaml", "--reps", "2"],
+        ["sweep", "scenarios/tiny.yaml", "--grid", "policies.forward_replenishment.target=9,10"],
+    ],
+)
+def test_an_out_that_is_a_file_is_refused_before_running(tmp_path, command) -> None:
+    target = tmp_path / "taken"
+    target.write_text("keep me")
+    result = CliRunner().invoke(app, [*command, "--out", str(target)])
+    assert result.exit_code == 2 and "exists and is not a folder" in result.output
+    assert target.read_text() == "keep me"

@@ -22,6 +22,7 @@ from twin.cli_options import (
     Scheduler,
     Sets,
     Workers,
+    check_out_folder,
     executor_for,
     overrides_from,
     precision_for,
@@ -91,6 +92,7 @@ def run(
     from twin.experiments.overrides import load_designs, pick_design
     from twin.experiments.runner import progress_bar, replicate, write_outputs
 
+    check_out_folder(out)
     overrides = overrides_from(sets)
     if seed is not None:
         overrides["seed"] = seed

@@ -21,6 +21,7 @@ from twin.cli_options import (
     Scheduler,
     Sets,
     Workers,
+    check_out_folder,
     executor_for,
     overrides_from,
     precision_for,
@@ -86,8 +87,7 @@ def register(app: typer.Typer) -> None:
             raise TwinError(f"--workers (={workers}) must be >= 1")
         if rule is not None:
             check_kpi(kpi)
-        if out is not None and out.exists() and not out.is_dir():
-            raise TwinError(f"--out {out}: exists and is not a folder")
+        check_out_folder(out)
         designs, sources = gather_designs(files, overrides_from(sets), variants)
         designs = with_baseline(designs, baseline)
         warning = seed_warning({name: s.seed for name, s in designs.items()})

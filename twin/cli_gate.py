@@ -62,7 +62,7 @@ def register(app: typer.Typer) -> None:
         for path, option in ((junit, "--junit"), (markdown, "--markdown")):
             if path is not None:
                 g.check_output(path, option)
-        n = g.check_designs(base, cand, gate_rules, reps)
+        n = gate_rules.reps if reps is None else reps  # gate() checks it, and the rules, first
         with (
             executor_for(workers, scheduler) as executor,
             progress_bar(2 * n, "gate: replications") as progress,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
+from twin.errors import TwinError
 from twin.experiments.executors import SCHEDULER_ENV, LocalExecutor, make_executor
 from twin.experiments.runner import Precision
 
@@ -41,6 +43,12 @@ def executor_for(workers: int, scheduler: str | None) -> LocalExecutor | Any:
 def precision_for(precision: float | None, kpi: str, max_reps: int) -> Precision | None:
     """A sequential stopping rule when --precision is given."""
     return None if precision is None else Precision(precision, kpi, max_reps)
+
+
+def check_out_folder(out: Path | None) -> None:
+    """Refuse an `--out` that is an existing file before anything runs (not after an hour)."""
+    if out is not None and out.exists() and not out.is_dir():
+        raise TwinError(f"--out {out}: exists and is not a folder")
 
 
 def overrides_from(sets: list[str] | None) -> dict[str, Any]:

@@ -10,7 +10,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from twin.cli_errors import user_errors
-from twin.cli_options import Reps, Scheduler, Sets, Workers, executor_for, overrides_from
+from twin.cli_options import (
+    Reps,
+    Scheduler,
+    Sets,
+    Workers,
+    check_out_folder,
+    executor_for,
+    overrides_from,
+)
 
 if TYPE_CHECKING:
     from twin.experiments.sweep import SweepResult
@@ -74,6 +82,7 @@ def sweep_command(
         write_sweep,
     )
 
+    check_out_folder(out)
     plotted = list(dict.fromkeys(kpi or MAIN_KPIS))
     check_kpi_names(plotted, "--kpi")
     check_kpi_names([cost], "--cost")

@@ -206,3 +206,19 @@ def test_cli_unreachable_scheduler_exits_two_without_traceback(tmp_path: Path) -
     assert proc.stderr.startswith("error: cannot reach the dask scheduler")
     assert UNREACHABLE in proc.stderr
     assert not (tmp_path / "out").exists()
+
+
+def fail_first_else_sleep(i: int) -> int:
+    if i == 0:
+        raise ValueError("replication 0 is broken")
+    time.sleep(0.5)
+    return i
+
+
+def test_a_failed_task_does_not_wait_for_the_queue() -> None:
+    started = time.perf_counter()
+    with pytest.raises(ValueError, match="broken"), LocalExecutor(2) as ex:
+        ex.map(fail_first_else_sleep, list(range(16)))
+    # 15 queued tasks of 0.5 s on two workers would take about 4 s; cancelled, at most the two
+    # already running finish
+    assert time.perf_counter() - started < 2.5

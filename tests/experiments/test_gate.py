@@ -381,3 +381,13 @@ def test_type_one_error_on_the_model_with_independent_seeds() -> None:
     assert all(rate <= bound for rate in rates.values()), (rates, bound)
     # and not a gate that never fails: the rules together reject some of the time
     assert sum(fails.values()) > 0, rates
+
+
+def test_percentage_rules_read_a_negative_baseline_the_right_way_round() -> None:
+    b = np.array([-100.0, -98.0, -103.0, -99.0, -101.0])  # e.g. a loss-making profit
+    same = judge(b, b.copy(), Tolerance(max_drop_pct=10))
+    assert not same["failed"]
+    assert not judge(b, b + 5, Tolerance(max_drop_pct=10))["failed"]  # better
+    assert judge(b, b - 30, Tolerance(max_drop_pct=10))["failed"]  # 30 % of |b| worse
+    assert not judge(-b, -b.copy(), Tolerance(max_rise_pct=2))["failed"]
+    assert judge(b, b + 5, Tolerance(max_rise_pct=2))["failed"]  # a cost rising by 5 % of |b|

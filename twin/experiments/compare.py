@@ -15,7 +15,6 @@ import pandas as pd
 from twin.config.schema import Scenario
 from twin.errors import TwinError
 from twin.experiments.executors import Executor
-from twin.experiments.results import Detail
 from twin.experiments.runner import Precision, Progress, kpi_frame, run_designs
 from twin.experiments.stats import paired_difference, summarise
 
@@ -29,14 +28,12 @@ class CompareResult:
     - `differences`: index (`design`, `kpi`) for every design but the baseline: `baseline` and
       `value` (the two means), `diff` (design − baseline), its paired `half_width`, `ci_low`,
       `ci_high`, two-sided `p_value`, and `unpaired_half_width` (what independent runs would give).
-    - `detail`: each design's replication-0 time series.
     """
 
     designs: list[str]
     kpis: pd.DataFrame
     summary: pd.DataFrame
     differences: pd.DataFrame
-    detail: dict[str, Detail | None] = field(default_factory=dict)
     meta: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -80,8 +77,6 @@ def compare(
                 {
                     "design": name,
                     "kpi": kpi,
-                    "baseline": float(base[kpi].mean()),
-                    "value": float(other[kpi].mean()),
                     **stats,
                 }
             )
@@ -91,7 +86,5 @@ def compare(
         kpis=kpis,
         summary=summary,
         differences=differences,
-        detail={name: res[0].detail for name, res in by_design.items()},
         meta=meta,
     )
-

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from typing import Any, Protocol, TypeVar
 
 from twin.errors import TwinError
@@ -61,12 +62,16 @@ class LocalExecutor:
         if self._pool is None:
             self._pool = ProcessPoolExecutor(max_workers=self.workers)
         futures = {self._pool.submit(fn, task): i for i, task in enumerate(tasks)}
-        return _gather(futures, len(tasks), progress)
+        try:
+            return _gather(futures, len(tasks), progress)
+        except BrokenProcessPool as exc:
+            self._pool = None
+            raise TwinError(f"a worker process died during a replication ({exc})") from None
 
     def close(self) -> None:
         """Shut the pool down, if one was started."""
         if self._pool is not None:
-            self._pool.shutdown()
+            self._pool.shutdown(cancel_futures=True)  # after a failure, queued tasks do not run
             self._pool = None
 
     def __enter__(self) -> LocalExecutor:
@@ -99,16 +104,24 @@ class DaskExecutor:
         self, fn: Callable[[T], R], tasks: Sequence[T], progress: Progress | None = None
     ) -> list[R]:
         """Submit every task (`pure=False`: each runs even if equal to an earlier one)."""
+        from dask.distributed import CancelledError, KilledWorker
         from dask.distributed import as_completed as dask_completed
 
         futures = self._client.map(fn, list(tasks), pure=False)
         index = {f.key: i for i, f in enumerate(futures)}
         out: list[Any] = [None] * len(futures)
-        # this client is not the default one (set_as_default=False): name its loop explicitly
-        for future in dask_completed(futures, loop=self._client.loop):
-            out[index[future.key]] = future.result()
-            if progress:
-                progress(1)
+        try:
+            # this client is not the default one (set_as_default=False): name its loop explicitly
+            for future in dask_completed(futures, loop=self._client.loop):
+                out[index[future.key]] = future.result()
+                if progress:
+                    progress(1)
+        except (KilledWorker, CancelledError) as exc:
+            raise TwinError(
+                f"the cluster lost a replication ({type(exc).__name__}: {exc})"
+            ) from None
+        finally:
+            self._client.cancel([f for f in futures if not f.done()])
         return out
 
     def close(self) -> None:
@@ -133,8 +146,13 @@ def make_executor(workers: int = 1, scheduler: str | None = None) -> LocalExecut
 def _gather(futures: dict[Future[Any], int], n: int, progress: Progress | None) -> list[Any]:
     """Results of `futures` (future → task index) in task order."""
     out: list[Any] = [None] * n
-    for future in as_completed(futures):
-        out[futures[future]] = future.result()
-        if progress:
-            progress(1)
+    try:
+        for future in as_completed(futures):
+            out[futures[future]] = future.result()
+            if progress:
+                progress(1)
+    except BaseException:
+        for future in futures:  # one failed: the rest would only delay the error
+            future.cancel()
+        raise
     return out

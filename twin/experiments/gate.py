@@ -8,9 +8,9 @@ tolerance `w_i` (positive: worse than allowed):
 | rule               | direction         | w_i                        |
 |--------------------|-------------------|----------------------------|
 | `max_drop: d`      | higher is better  | (b_i - c_i) - d            |
-| `max_drop_pct: p`  | higher is better  | (1 - p/100) * b_i - c_i    |
+| `max_drop_pct: p`  | higher is better  | (b_i - c_i) - p/100 * |b_i| |
 | `max_rise: d`      | lower is better   | (c_i - b_i) - d            |
-| `max_rise_pct: p`  | lower is better   | c_i - (1 + p/100) * b_i    |
+| `max_rise_pct: p`  | lower is better   | (c_i - b_i) - p/100 * |b_i| |
 
 H0: E[w] <= 0 (the candidate is not worse beyond the tolerance) against H1: E[w] > 0, by a
 one-sided one-sample t-test on the w_i at `level`: the rule FAILS iff p < level. The burden of
@@ -140,9 +140,10 @@ def excess(baseline: np.ndarray, candidate: np.ndarray, tolerance: Tolerance) ->
         return (b - c) - v
     if tolerance.kind == "max_rise":
         return (c - b) - v
+    # a percentage of |b|: a negative baseline (profit) must not turn the allowance around
     if tolerance.kind == "max_drop_pct":
-        return (1 - v / 100) * b - c
-    return c - (1 + v / 100) * b
+        return (b - c) - v / 100 * np.abs(b)
+    return (c - b) - v / 100 * np.abs(b)
 
 
 def judge(

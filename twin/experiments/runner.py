@@ -67,8 +67,11 @@ def run_designs(
     executor: Executor | None = None,
     precision: Precision | None = None,
     progress: Progress | None = None,
+    detail: bool = False,
 ) -> tuple[dict[str, list[ReplicationResult]], dict[str, object]]:
-    """Replications 0..n-1 of every design (replication 0 with its time series).
+    """Replications 0..n-1 of every design (replication 0 with its time series if `detail`).
+
+    The time series is megabytes on the flagship, so only a caller that plots it asks for it.
 
     Returns the results per design, in replication order, and what the stopping rule did
     (`replications`, and with a precision target `precision_reached` and `relative_half_width`).
@@ -88,7 +91,9 @@ def run_designs(
         done = 0
         while True:
             tasks = [
-                Task(scenario, r, r == 0) for scenario in designs.values() for r in range(done, n)
+                Task(scenario, r, detail and r == 0)
+                for scenario in designs.values()
+                for r in range(done, n)
             ]
             out = iter(ex.map(run_task, tasks, progress))
             for name in designs:
@@ -153,7 +158,9 @@ def replicate(
     """Run `reps` replications (or, with `precision`, as many as it needs) of one scenario."""
     ex = executor if executor is not None else LocalExecutor(workers)
     with nullcontext() if executor is not None else _closing(ex):
-        by_design, meta = run_designs({scenario.name: scenario}, reps, ex, precision, progress)
+        by_design, meta = run_designs(
+            {scenario.name: scenario}, reps, ex, precision, progress, detail=True
+        )
     results = by_design[scenario.name]
     kpis = kpi_frame(results)
     return RunResult(

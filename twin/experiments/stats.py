@@ -82,7 +82,8 @@ def paired_difference(base: np.ndarray, other: np.ndarray, level: float = 0.95) 
     """`other − base` replication by replication: mean, t interval, two-sided p-value.
 
     Also the Welch (unpaired) half-width of the same difference, so a reader sees what common
-    random numbers bought. Pairs where either value is not finite are dropped.
+    random numbers bought. Pairs where either value is not finite are dropped, and `baseline` and
+    `value` are the means over the pairs kept, so `value - baseline == diff`.
     """
     from scipy import stats
 
@@ -91,7 +92,12 @@ def paired_difference(base: np.ndarray, other: np.ndarray, level: float = 0.95) 
     a, b = base[keep], other[keep]
     d = b - a
     n = len(d)
-    out = {"diff": float(d.mean()) if n else math.nan, "n_pairs": float(n)}
+    out = {
+        "baseline": float(a.mean()) if n else math.nan,
+        "value": float(b.mean()) if n else math.nan,
+        "diff": float(d.mean()) if n else math.nan,
+        "n_pairs": float(n),
+    }
     hw = t_half_width(d, level)
     out.update(half_width=hw, ci_low=out["diff"] - hw, ci_high=out["diff"] + hw)
     if n < 2:

@@ -57,6 +57,8 @@ class BatchStats:
     """Orders a batch left to the per-order path."""
     seconds: float = 0.0
     """Solver wall-clock seconds."""
+    timed_out: int = 0
+    """Batches whose MIP hit `time_limit` unproven, left whole to the per-order path."""
 
 
 def closes_at(t: float, every: float) -> float:
@@ -159,5 +161,10 @@ def _solve(
     except AllocationError:
         return [None] * len(held)
     stats.seconds += result.solve_seconds
+    if not result.optimal:
+        # stopped by its wall-clock limit: what it holds then depends on the machine's load, so
+        # the batch goes to the per-order path instead (a replication depends on its seed only)
+        stats.timed_out += 1
+        return [None] * len(held)
     index = {names[w]: w for w in used}
     return [None if (wid := result.assignment[o]) is None else index[wid] for o in range(len(held))]

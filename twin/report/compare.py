@@ -505,6 +505,7 @@ def write_compare_outputs(
 
     Each file is replaced whole (written to a temporary file, then renamed).
     """
+    document = render_compare_report(result, designs, sources, precision_kpi)  # may fail: first
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     paths = {
@@ -520,5 +521,5 @@ def write_compare_outputs(
     }
     for key, (frame, index) in tables.items():
         write_atomic(paths[key], frame.to_csv(index=index, float_format="%.10g"))
-    write_atomic(paths["report"], render_compare_report(result, designs, sources, precision_kpi))
+    write_atomic(paths["report"], document)
     return paths
