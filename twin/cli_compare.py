@@ -85,8 +85,6 @@ def register(app: typer.Typer) -> None:
             raise TwinError(f"--reps (={reps}) must be >= 1")
         if workers < 1:
             raise TwinError(f"--workers (={workers}) must be >= 1")
-        if rule is not None:
-            check_kpi(kpi)
         check_out_folder(out)
         designs, sources = gather_designs(files, overrides_from(sets), variants)
         designs = with_baseline(designs, baseline)
@@ -111,12 +109,3 @@ def register(app: typer.Typer) -> None:
                 result, out, designs, sources, kpi if rule is not None else None
             )
             typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
-
-
-def check_kpi(kpi: str) -> None:
-    """Refuse a `--kpi` that no scenario reports, before anything runs."""
-    from twin.report.html import unknown_kpi
-
-    reason = unknown_kpi(kpi)
-    if reason:
-        raise TwinError(f"--kpi (={kpi!r}) {reason}")
