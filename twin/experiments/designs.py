@@ -11,10 +11,9 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from twin.config.loader import read_yaml, scenario_from_data
 from twin.config.schema import Scenario
 from twin.errors import ConfigError, TwinError
-from twin.experiments.overrides import apply_overrides, load_designs
+from twin.experiments.overrides import load_designs
 
 
 def gather_designs(
@@ -44,7 +43,7 @@ def gather_designs(
             raise TwinError(f"{file}: given twice (also as {seen[key]})")
         seen[key] = file
         try:
-            found = load_designs(file, overrides) if variants else _base_design(file, overrides)
+            found = load_designs(file, overrides, variants)
         except ConfigError as exc:
             prefix = f"{file}:"
             raise ConfigError(
@@ -75,17 +74,6 @@ def gather_designs(
             + ("" if variants else " (and leave out --no-variants)")
         )
     return designs, sources
-
-
-def _base_design(file: Path, overrides: Mapping[str, Any]) -> dict[str, Scenario]:
-    """The base scenario of a file alone (its `variants:` map set aside, not checked)."""
-    data = read_yaml(file)
-    if isinstance(data, dict):
-        data = {k: v for k, v in data.items() if k != "variants"}
-        if overrides:
-            data = apply_overrides(data, overrides, "--set")
-    scenario = scenario_from_data(data, str(file))
-    return {scenario.name: scenario}
 
 
 def with_baseline(designs: dict[str, Scenario], baseline: str | None) -> dict[str, Scenario]:

@@ -352,13 +352,10 @@ def load_pair(
     A file's own mistakes name the file; a bad override names `--set` or `--set-candidate`.
     A `variants:` map in a file is ignored (the gate compares the files' base designs).
     """
-    from twin.experiments.overrides import apply_overrides
+    from twin.experiments.overrides import apply_overrides, split_variants
 
     def load(path: str | Path, layers: Sequence[tuple[str, Mapping[str, Any] | None]]) -> Scenario:
-        data = read_yaml(path)
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of scenario keys at the top level")
-        data = {k: v for k, v in data.items() if k != "variants"}
+        data = split_variants(path)[0]
         scenario = scenario_from_data(data, str(path))
         used = [(source, o) for source, o in layers if o]
         for source, overrides in used:

@@ -86,25 +86,32 @@ def override_scenario(
     return scenario_from_data(apply_overrides(data, overrides, source), source)
 
 
-def load_designs(
-    path: str | Path, overrides: Mapping[str, Any] | None = None
-) -> dict[str, Scenario]:
-    """A scenario file as designs: the base (named after the scenario) then each of its variants.
-
-    `variants:` maps a variant name to overrides (`{path: value}`); `overrides` (from `--set`)
-    apply to the base and hence to every variant. A file without variants gives one design.
-    """
+def split_variants(path: str | Path) -> tuple[dict[str, Any], Any]:
+    """A scenario file's data without its `variants:` map, and that map (None when absent)."""
     data = read_yaml(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: expected a mapping of scenario keys at the top level")
     data = dict(data)
-    variants = data.pop("variants", None) or {}
-    if not isinstance(variants, dict) or not all(isinstance(v, dict) for v in variants.values()):
+    return data, data.pop("variants", None)
+
+
+def load_designs(
+    path: str | Path, overrides: Mapping[str, Any] | None = None, variants: bool = True
+) -> dict[str, Scenario]:
+    """A scenario file as designs: the base (named after the scenario) then each of its variants.
+
+    `variants:` maps a variant name to overrides (`{path: value}`); `overrides` (from `--set`)
+    apply to the base and hence to every variant. A file without variants (or `variants=False`,
+    which leaves the map unread) gives one design.
+    """
+    data, found = split_variants(path)
+    found = (found or {}) if variants else {}
+    if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
         raise ConfigError(f"{path}: variants must map each variant name to {{path: value}}")
     base_data = apply_overrides(data, overrides or {}, "--set") if overrides else data
     base = scenario_from_data(base_data, str(path))
     designs = {base.name: base}
-    for name, changes in variants.items():
+    for name, changes in found.items():
         if name in designs:
             raise ConfigError(f"{path}: variants.{name}: has the base scenario's name")
         source = f"{path}: variants.{name}"

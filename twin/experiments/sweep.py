@@ -30,11 +30,17 @@ import pandas as pd
 import yaml
 
 from twin.config.errors import format_path
-from twin.config.loader import read_yaml, scenario_from_data
+from twin.config.loader import scenario_from_data
 from twin.config.schema import Scenario
 from twin.errors import ConfigError, TwinError
 from twin.experiments.executors import Executor
-from twin.experiments.overrides import apply_overrides, override_scenario, parse_path, parse_value
+from twin.experiments.overrides import (
+    apply_overrides,
+    override_scenario,
+    parse_path,
+    parse_value,
+    split_variants,
+)
 from twin.experiments.runner import Progress, kpi_frame, run_designs
 from twin.experiments.stats import summarise
 
@@ -459,7 +465,7 @@ def _base_data(
     elif isinstance(data_or_path, Mapping):
         data, source = copy.deepcopy(dict(data_or_path)), "<scenario>"
     else:
-        data, source = read_yaml(data_or_path), str(data_or_path)
+        data, source = split_variants(data_or_path)[0], str(data_or_path)
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of scenario keys at the top level")
     data = {key: value for key, value in data.items() if key != "variants"}
