@@ -30,6 +30,7 @@ from twin.cli_options import (
 from twin.errors import TwinError
 from twin.operate.cli import operate_app
 from twin.plan.cli import plan_app
+from twin.units import plain_number
 
 app = typer.Typer(
     add_completion=False,
@@ -156,16 +157,11 @@ def format_summary(summary: Any) -> str:
     lines = [f"{'kpi':<{width}}{'mean':>16}  {'± 95% CI':>14}  {'n':>3}"]
     for name, row in summary.iterrows():
         hw = row["half_width"]
-        shown = f"± {_number(hw)}" if math.isfinite(hw) else ""
-        lines.append(f"{name:<{width}}{_number(row['mean']):>16}  {shown:>14}  {int(row['n']):>3}")
+        shown = f"± {plain_number(hw)}" if math.isfinite(hw) else ""
+        lines.append(
+            f"{name:<{width}}{plain_number(row['mean']):>16}  {shown:>14}  {int(row['n']):>3}"
+        )
     return "\n".join(lines)
-
-
-def _number(x: float) -> str:
-    """Readable at a glance: thousands separators for large values, 4 significant digits else."""
-    if not math.isfinite(x):
-        return "nan"
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
 
 
 def main() -> None:

@@ -1,4 +1,4 @@
-"""Durations: the simulation clock is in hours; scenario files may write "90min", "36h", "2d"."""
+"""Units: hours on the clock ("90min", "36h", "2d" in files), and numbers as people read them."""
 
 from __future__ import annotations
 
@@ -54,3 +54,10 @@ def parse_duration(value: object) -> float:
     if not math.isfinite(hours) or hours < 0:
         raise ValueError(f"a duration must be finite and >= 0, got {value!r}")
     return hours
+
+
+def plain_number(x: float) -> str:
+    """A number read at a glance: thousands separators from 1000, 4 significant digits below."""
+    if not math.isfinite(x):
+        return "nan"
+    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"

@@ -44,6 +44,7 @@ from twin.config.schema import Scenario
 from twin.errors import ConfigError, TwinError
 from twin.experiments.executors import Executor
 from twin.experiments.runner import Progress, kpi_frame, run_designs
+from twin.units import plain_number
 
 TOLERANCE_KINDS = ("max_drop", "max_drop_pct", "max_rise", "max_rise_pct")
 """The ways a rule bounds a KPI: a drop for higher-is-better KPIs, a rise for lower-is-better."""
@@ -373,19 +374,12 @@ def load_pair(
 # --- reports ------------------------------------------------------------------------------------
 
 
-def _num(x: float) -> str:
-    """4 significant digits, thousands separators for large values."""
-    if not math.isfinite(x):
-        return "nan"
-    return f"{x:,.0f}" if abs(x) >= 1000 else f"{x:.4g}"
-
-
 def _signed(x: float) -> str:
     if not math.isfinite(x):
         return "nan"
     if x == 0:
         return "0"
-    return ("+" if x >= 0 else "-") + _num(abs(x))
+    return ("+" if x >= 0 else "-") + plain_number(abs(x))
 
 
 def _p(p: float) -> str:
@@ -407,8 +401,8 @@ def _rows(result: GateResult) -> list[list[str]]:
             [
                 str(name),
                 tolerance.describe(),
-                _num(row["baseline"]),
-                _num(row["candidate"]),
+                plain_number(row["baseline"]),
+                plain_number(row["candidate"]),
                 change,
                 _p(row["p_value"]),
                 str(row["verdict"]),

@@ -18,8 +18,6 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -402,7 +400,7 @@ def write_sweep(
     }
     for frame, stem in ((result.summary, "summary"), (result.kpis, "kpis")):
         write_atomic(paths[f"{stem}_csv"], frame.to_csv(index=False, float_format="%.17g"))
-        _parquet_atomic(frame, paths[f"{stem}_parquet"])
+        write_atomic(paths[f"{stem}_parquet"], frame.to_parquet(index=False))
     write_atomic(paths["report"], document)
     return paths
 
@@ -538,15 +536,3 @@ def _column(column: list[Any], values: list[Any]) -> pd.Series:
     if all(isinstance(v, bool | np.bool_) for v in values):
         return pd.Series(column, dtype="bool")
     return pd.Series([_text(v) for v in column], dtype=object)
-
-
-def _parquet_atomic(frame: pd.DataFrame, path: Path) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        frame.to_parquet(tmp, index=False)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

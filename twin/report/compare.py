@@ -35,6 +35,7 @@ from twin.report.html import (
     kpi_table,
     write_atomic,
 )
+from twin.units import plain_number
 
 MAIN_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "cost_total", "profit")
 """The KPIs a comparison shows first (those the designs have, in this order)."""
@@ -64,11 +65,6 @@ def main_kpis(result: CompareResult, extra: Sequence[str] = ()) -> list[str]:
 # ---------------------------------------------------------------- numbers as text
 
 
-def _plain(value: float) -> str:
-    """A number at a glance: thousands separators from 1000, 4 significant digits below."""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.4g}"
-
-
 def format_mean(kpi: str, value: float) -> str:
     """A KPI's value for the terminal: rates as percentages, the rest as plain numbers."""
     if not math.isfinite(value):
@@ -77,7 +73,7 @@ def format_mean(kpi: str, value: float) -> str:
         return f"{100.0 * value:.2f}%"
     if kpi_kind(kpi) == "hours":
         return f"{value:,.1f} h"
-    return _plain(value)
+    return plain_number(value)
 
 
 def format_diff(kpi: str, value: float, signed: bool = True) -> str:
@@ -88,7 +84,7 @@ def format_diff(kpi: str, value: float, signed: bool = True) -> str:
         return f"{100.0 * value:+.2f} pp" if signed else f"{100.0 * value:.2f} pp"
     if kpi_kind(kpi) == "hours":
         return f"{value:+,.1f} h" if signed else f"{value:,.1f} h"
-    text = _plain(value)
+    text = plain_number(value)
     return f"+{text}" if signed and value >= 0 else text
 
 

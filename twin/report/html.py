@@ -82,6 +82,7 @@ def unknown_kpi(name: str) -> str | None:
     near = difflib.get_close_matches(name, list(KPI_DESCRIPTIONS), n=1)
     return "is not a KPI" + (f"; did you mean {near[0]!r}?" if near else "")
 
+
 _MONEY_KPIS = frozenset({"revenue", "profit"})
 _HOUR_KPIS = frozenset({"lead_time_p50", "lead_time_p95", "recovery_h"})
 
@@ -385,15 +386,16 @@ def render_report(result: RunResult, title: str | None = None) -> str:
     )
 
 
-def write_atomic(path: Path, text: str) -> None:
-    """Write text to `path` via a temp file in the same directory and `os.replace`.
+def write_atomic(path: Path, text: str | bytes) -> None:
+    """Write text (or bytes, e.g. Parquet) to `path` via a temp file and `os.replace`.
 
     Readers see either the old file or the complete new one, never a partial write.
     """
     mode = path.stat().st_mode & 0o777 if path.exists() else 0o644
     fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        binary = isinstance(text, bytes)
+        with os.fdopen(fd, "wb" if binary else "w", encoding=None if binary else "utf-8") as handle:
             handle.write(text)
             handle.flush()
             os.fsync(handle.fileno())

@@ -19,7 +19,6 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from html import escape
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -34,11 +33,11 @@ from twin.report.figures import to_png_base64
 from twin.report.html import (
     _CSS,
     MISSING,
+    _img,
     describe_kpi,
     format_ci,
     format_value,
     kpi_kind,
-    write_atomic,
 )
 
 if TYPE_CHECKING:
@@ -84,7 +83,7 @@ def render_sweep_report(
         f"<code>{escape(result.service)}</code> (higher is better) of every point, with 95 % "
         "intervals; the points no other point beats on both are on the front (orange, joined), "
         "cheapest first in the table below.</p>",
-        _render(pareto_figure(result), "Pareto front of cost against service"),
+        _img(to_png_base64(pareto_figure(result)), "Pareto front of cost against service"),
         pareto_front_table(result),
     ]
     return (
@@ -93,17 +92,6 @@ def render_sweep_report(
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
-
-
-def write_sweep_report(
-    result: SweepResult, path: str | Path, kpis: Sequence[str] = ("fill_rate", "otd", "cost_total")
-) -> Path:
-    """Write the sweep's report as one self-contained HTML file (atomically); return its path."""
-    target = Path(path)
-    document = render_sweep_report(result, kpis)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(target, document)
-    return target
 
 
 def sweep_summary(result: SweepResult) -> str:
@@ -368,17 +356,12 @@ def _figure_sections(result: SweepResult, kpis: list[str]) -> list[str]:
         if what:
             out.append(f"<p>{escape(what)}.</p>")
         if dims == 1:
-            out.append(_render(line_figure(result, kpi), f"{kpi} by {result.paths[0]}"))
+            out.append(_img(to_png_base64(line_figure(result, kpi)), f"{kpi} by {result.paths[0]}"))
         else:
-            out.append(_render(heatmap_figure(result, kpi), f"Heatmap of {kpi} by point"))
+            out.append(
+                _img(to_png_base64(heatmap_figure(result, kpi)), f"Heatmap of {kpi} by point")
+            )
     return out
-
-
-def _render(fig: Figure, alt: str) -> str:
-    return (
-        f'<figure><img src="data:image/png;base64,{to_png_base64(fig)}" '
-        f'alt="{escape(alt)}"></figure>'
-    )
 
 
 def _positions(values: pd.Series) -> tuple[np.ndarray, list[str] | None]:
