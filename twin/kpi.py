@@ -1,4 +1,8 @@
-"""KPIs of DESIGN §5, computed from one replication's record (never from model internals).
+"""Every KPI in one place: its name, unit, range, direction, description, format and computation.
+
+The registry (`info`, `KPIS`, `FAMILIES`) is what the report, the statistics, the gate, the sweep
+and the compare read; `compute` turns one replication's record into a row of `kpis.csv`. Adding a
+KPI is one entry here and one line in `compute`.
 
 Service KPIs (`fill_rate`, `otd`) count only orders whose promise falls before the horizon: an
 order promised after the run ends has no known outcome yet, and counting it late would punish the
@@ -7,24 +11,301 @@ last days of every run.
 
 from __future__ import annotations
 
+import difflib
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Literal
+
 import numpy as np
 
 from twin.model.disruption import merged_windows
 from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
-from twin.model.world import RunRecord
 
-COST_PARTS = (
-    "procurement",
-    "supplier_reserved",
-    "production_regular",
-    "production_elastic",
-    "elastic_reserved",
-    "holding",
-    "warehouse_fixed",
-    "transport_linehaul",
-    "transport_last_mile",
-    "returns",
-)
+if TYPE_CHECKING:
+    from twin.model.world import RunRecord
+
+Unit = Literal["share", "units", "orders", "hours", "money", "count", "km"]
+Better = Literal["higher", "lower"] | None
+
+
+@dataclass(frozen=True)
+class KpiInfo:
+    """What a KPI is: how to read it, format it and judge it.
+
+    - `unit`: `share` (a rate in [0, 1]), `units`, `orders`, `hours`, `money`, `count` or `km`;
+    - `low`, `high`: the values it can take (an interval is clipped to them);
+    - `better`: `higher`, `lower`, or None where neither is better (utilisation, demand);
+    - `skewed`: lopsided or bounded across runs (many zeros, a long tail, rates near 1), so the
+      report gives a bootstrap percentile interval beside Student t;
+    - `censored`: the value is capped (recovery censored at the next pulse or the horizon).
+    """
+
+    name: str
+    unit: Unit
+    description: str
+    better: Better = None
+    low: float = 0.0
+    high: float = math.inf
+    skewed: bool = False
+    censored: bool = False
+
+    @property
+    def is_rate(self) -> bool:
+        """A share in [0, 1], shown as a percentage."""
+        return self.unit == "share"
+
+    def verdict(self, diff: float) -> str:
+        """`better`, `worse` or `same` for a change of `diff` in this KPI."""
+        if self.better is None or diff == 0 or not math.isfinite(diff):
+            return "same"
+        return "better" if (diff > 0) == (self.better == "higher") else "worse"
+
+
+def _share(name: str, description: str, better: Better = "higher", skewed: bool = True) -> KpiInfo:
+    return KpiInfo(name, "share", description, better, 0.0, 1.0, skewed)
+
+
+KPIS: dict[str, KpiInfo] = {
+    k.name: k
+    for k in (
+        KpiInfo("orders", "orders", "Orders created"),
+        KpiInfo("units_demanded", "units", "Units ordered by customers"),
+        _share("fill_rate", "Units shipped from stock within the promise window ÷ units demanded"),
+        _share(
+            "immediate_fill_rate",
+            "Units served from stock on arrival (no backorder) ÷ units demanded",
+        ),
+        _share("otd", "Orders delivered by their promised time ÷ orders created (cancelled count as late)"),
+        KpiInfo(
+            "lead_time_p50", "hours", "Median order-to-delivery time of delivered orders", "lower"
+        ),
+        KpiInfo(
+            "lead_time_p95",
+            "hours",
+            "95th percentile order-to-delivery time of delivered orders",
+            "lower",
+            skewed=True,
+        ),
+        KpiInfo("lost_sales", "units", "Units of orders cancelled while backordered", "lower", skewed=True),
+        KpiInfo(
+            "lost_revenue",
+            "money",
+            "Revenue of orders cancelled while backordered (units × price)",
+            "lower",
+            skewed=True,
+        ),
+        KpiInfo(
+            "backlog_peak", "units", "Largest number of open backorder units at any time", "lower",
+            skewed=True,
+        ),
+        KpiInfo(
+            "recovery_h",
+            "hours",
+            "Longest recovery over the pulses: hours from a pulse's start until backlog is back to "
+            "its pre-pulse level (censored at the next pulse or the horizon)",
+            "lower",
+            skewed=True,
+            censored=True,
+        ),
+        KpiInfo("cost_total", "money", "Total cost over the run (sum of the cost parts)", "lower"),
+        KpiInfo("revenue", "money", "Delivered units × price − refunds", "higher", -math.inf),
+        KpiInfo(
+            "profit",
+            "money",
+            "Revenue − total cost − lost-margin penalty (where configured)",
+            "higher",
+            -math.inf,
+        ),
+        KpiInfo(
+            "leftover_units",
+            "units",
+            "Stock left at the end of the horizon (overstock after the sale)",
+            "lower",
+        ),
+        _share("utilisation_pick_pack", "Share of pick/pack capacity in use", None, False),
+        _share("utilisation_factory", "Share of factory regular capacity in use", None, False),
+        _share(
+            "return_rate",
+            "Returned units received by the horizon ÷ delivered units",
+            None,
+            False,
+        ),
+        _share(
+            "return_rate_expected",
+            "Units delivered that will come back (received or still to come) ÷ delivered units",
+            None,
+            False,
+        ),
+        KpiInfo("restocked_units", "units", "Returned units inspected and put back into stock"),
+        KpiInfo(
+            "returns_pending_units",
+            "units",
+            "Units delivered by the horizon that will still come back after it",
+        ),
+        KpiInfo(
+            "refunds_pending",
+            "money",
+            "Refunds still owed after the horizon for returns to come (a liability)",
+            "lower",
+        ),
+        KpiInfo(
+            "restock_pending_units",
+            "units",
+            "Units of returns to come that inspection is expected to put back into stock",
+        ),
+        KpiInfo("routing_waves", "count", "Routed delivery waves sent"),
+        KpiInfo("routing_vehicles", "count", "Vans sent on routed waves", "lower"),
+        KpiInfo("routing_km", "km", "Kilometres driven on routed waves", "lower"),
+        KpiInfo(
+            "routing_fallbacks", "count", "Routed waves the solver left to the fallback heuristic",
+            "lower",
+        ),
+        KpiInfo("routing_milk_runs", "count", "Transfer milk-runs (one trip through several warehouses)"),
+        KpiInfo(
+            "routing_milk_run_fallbacks",
+            "count",
+            "Milk-runs the solver left to the fallback heuristic",
+            "lower",
+        ),
+        _share("otd_disrupted", "OTD of orders created while any disruption was active"),
+        _share("otd_normal", "OTD of orders created while no disruption was active"),
+        _share(
+            "fill_rate_disrupted", "Fill rate of orders created while any disruption was active"
+        ),
+        _share("fill_rate_normal", "Fill rate of orders created while no disruption was active"),
+    )
+}
+"""The KPIs of every scenario (families made per scenario are in `FAMILIES`)."""
+
+COST_PARTS: dict[str, str] = {
+    "procurement": "components bought from suppliers (contract price, surcharge above contract)",
+    "supplier_reserved": "supplier capacity reserved (fee per unit-day, used or not)",
+    "production_regular": "production on regular capacity",
+    "production_elastic": "production on elastic capacity (unit cost + premium)",
+    "elastic_reserved": "elastic capacity reserved (fee per unit-hour, used or not)",
+    "holding": "holding stock (unit-hours × rate)",
+    "warehouse_fixed": "keeping warehouses open (each one's fixed cost over the horizon)",
+    "transport_linehaul": "line-haul transport (factory → central → forward)",
+    "transport_last_mile": "last-mile delivery to customers (per order, per wave, routes)",
+    "returns": "returns handling",
+}
+"""The parts of `cost_total`, each a KPI `cost_<part>`."""
+
+for _part, _what in COST_PARTS.items():
+    KPIS[f"cost_{_part}"] = KpiInfo(f"cost_{_part}", "money", f"Cost: {_what}", "lower")
+
+RECOVERY_PREFIX = "recovery_h:"
+"""Per-pulse recovery KPIs are named `recovery_h:<pulse name>`."""
+
+FAMILIES: dict[str, KpiInfo] = {
+    RECOVERY_PREFIX: KPIS["recovery_h"],
+    "cost_": KpiInfo("cost_", "money", "Cost part", "lower"),
+    "routing_": KpiInfo("routing_", "count", "Routed last-mile total"),
+    "otd_": KPIS["otd"],
+    "fill_rate_": KPIS["fill_rate"],
+    "utilisation_": KPIS["utilisation_pick_pack"],
+}
+"""KPI names made per scenario, by prefix, and what they share with their family."""
+
+
+def info(name: str) -> KpiInfo:
+    """The registry entry of a KPI (a family's for per-scenario names); a plain count otherwise."""
+    known = KPIS.get(name)
+    if known is not None:
+        return known
+    for prefix, family in FAMILIES.items():
+        if name.startswith(prefix) and len(name) > len(prefix):
+            description = family.description
+            if prefix == RECOVERY_PREFIX:
+                pulse = name[len(prefix) :]
+                description = (
+                    f"Hours from {pulse}'s start until backlog is back to its pre-pulse level "
+                    "(censored at the next pulse or the horizon)"
+                )
+            return KpiInfo(
+                name, family.unit, description, family.better, family.low, family.high,
+                family.skewed, family.censored,
+            )
+    return KpiInfo(name, "count", "")
+
+
+def is_known(name: str) -> bool:
+    """Whether `name` is a KPI twin computes (by name or by a family's prefix)."""
+    return name in KPIS or name.startswith(tuple(FAMILIES))
+
+
+def unknown_kpi(name: str) -> str | None:
+    """Why `name` is no KPI twin computes (with the nearest name), or None when it may be one.
+
+    Lets commands refuse a misspelt KPI before any replication runs.
+    """
+    if is_known(name):
+        return None
+    near = difflib.get_close_matches(name, list(KPIS), n=1)
+    return "is not a KPI" + (f"; did you mean {near[0]!r}?" if near else "")
+
+
+MISSING = "–"
+"""What a table shows for a value that is not available (e.g. a CI from one replication)."""
+
+
+def decimals_for(values: list[float]) -> int:
+    """Decimals that show a magnitude sensibly: none from 100 up, one from 1, two below 1."""
+    finite = [abs(v) for v in values if math.isfinite(v)]
+    largest = max(finite, default=0.0)
+    if largest >= 100:
+        return 0
+    return 1 if largest >= 1 else 2
+
+
+def format_value(name: str, value: float, decimals: int | None = None, currency: str = "") -> str:
+    """One value of a KPI as a planner reads it: `83.3%`, `5.3 h`, `¥3,485,581`, `12,400`."""
+    if not math.isfinite(value):
+        return MISSING
+    unit = info(name).unit
+    if unit == "share":
+        return f"{100.0 * value:.1f}%"
+    if unit == "hours":
+        return f"{value:,.1f} h"
+    places = decimals_for([value]) if decimals is None else decimals
+    text = f"{value:,.{places}f}"
+    if unit == "money" and currency:
+        return f"-{currency}{text[1:]}" if text.startswith("-") else f"{currency}{text}"
+    return text
+
+
+def format_ci(name: str, low: float, high: float, currency: str = "") -> str:
+    """A confidence interval as `[low, high]`, both ends with the same precision."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return MISSING
+    places = decimals_for([low, high])
+    return f"[{format_value(name, low, places, currency)}, {format_value(name, high, places, currency)}]"
+
+
+def format_spread(name: str, half_width: float) -> str:
+    """A ± half-width in the KPI's own unit: percentage points for rates (`± 9.8 pp`)."""
+    if not math.isfinite(half_width):
+        return ""
+    unit = info(name).unit
+    if unit == "share":
+        return f"± {100.0 * half_width:.1f} pp"
+    if unit == "hours":
+        return f"± {half_width:,.1f} h"
+    return f"± {half_width:,.{decimals_for([half_width])}f}"
+
+
+def format_difference(name: str, diff: float, currency: str = "") -> str:
+    """A signed change of a KPI: `+1.2 pp`, `−3.5 h`, `+¥12,000`."""
+    if not math.isfinite(diff):
+        return MISSING
+    sign = "+" if diff > 0 else ("−" if diff < 0 else "±")
+    unit = info(name).unit
+    if unit == "share":
+        return f"{sign}{100.0 * abs(diff):.1f} pp"
+    if unit == "hours":
+        return f"{sign}{abs(diff):,.1f} h"
+    text = f"{abs(diff):,.{decimals_for([diff])}f}"
+    return f"{sign}{currency if unit == 'money' else ''}{text}"
 
 
 def backlog_series(record: RunRecord) -> tuple[np.ndarray, np.ndarray]:

@@ -32,7 +32,7 @@ from scipy import integrate, stats
 
 from twin import kpi
 from twin.config import scenario_from_data
-from twin.model import simulate
+from twin.model.world import simulate
 from twin.state import Transfer
 
 HOURS_PER_YEAR = 24 * 365

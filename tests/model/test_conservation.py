@@ -29,9 +29,9 @@ from scenario_strategies import (
 
 from twin.config import load_scenario, scenario_from_data
 from twin.errors import ConfigError, ModelError
-from twin.model import simulate
 from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
 from twin.model.warehouse import Warehouse
+from twin.model.world import simulate
 
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "scenarios" / "tiny.yaml"

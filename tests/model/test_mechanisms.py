@@ -27,9 +27,8 @@ import yaml
 from twin import kpi
 from twin.config import scenario_from_data
 from twin.config.schema import Scenario
-from twin.model import simulate
 from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
-from twin.model.world import RunRecord, World
+from twin.model.world import RunRecord, World, simulate
 from twin.state import (
     Decision,
     ElasticActivation,

@@ -794,7 +794,7 @@ def test_scenario_loader_reports_bad_params_of_the_new_kinds(
 
 
 def test_new_kinds_run_on_the_flagship() -> None:
-    from twin.model import simulate
+    from twin.model.world import simulate
 
     data = yaml.safe_load(FLAGSHIP.read_text(encoding="utf-8"))
     data.pop("variants", None)  # designs of their own (`twin compare`), not part of the base run

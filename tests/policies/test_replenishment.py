@@ -18,7 +18,7 @@ import yaml
 
 import twin.policies
 from twin.config import scenario_from_data
-from twin.model import simulate
+from twin.model.world import simulate
 from twin.policies import REGISTRY
 from twin.policies.production import ElasticOnBacklog
 from twin.policies.replenishment import BaseStock, MinMax

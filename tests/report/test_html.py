@@ -403,7 +403,7 @@ def test_new_kpi_descriptions() -> None:
     assert describe("fill_rate_disrupted") != describe("fill_rate_normal")
     assert describe("recovery_h:double11_main/replay") == (
         "Hours from double11_main/replay's start until backlog is back to its pre-pulse level "
-        "(censored at the horizon)"
+        "(censored at the next pulse or the horizon)"
     )
     assert describe("recovery_h:") == ""
 

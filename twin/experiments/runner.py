@@ -59,7 +59,7 @@ class Precision:
             raise TwinError(f"--precision (={self.target}) must be > 0 (e.g. 0.02 for ±2 %)")
         if self.max_reps < 2:
             raise TwinError(f"--max-reps (={self.max_reps}) must be >= 2")
-        from twin.report.html import unknown_kpi
+        from twin.kpi import unknown_kpi
 
         reason = unknown_kpi(self.kpi)
         if reason:  # refused now, not after the first round of replications

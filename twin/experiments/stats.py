@@ -7,23 +7,18 @@ import math
 import numpy as np
 import pandas as pd
 
-RATE_KPIS = frozenset({"fill_rate", "immediate_fill_rate", "otd", "return_rate"})
-RATE_PREFIXES = ("utilisation", "otd_", "fill_rate_")
-"""Every KPI named with one of these prefixes is a rate too (e.g. `otd_disrupted`)."""
+from twin import kpi
 
 
 def is_rate(name: str) -> bool:
-    """Whether a KPI is a share in [0, 1]: the one rule the summary and the report both use."""
-    return name in RATE_KPIS or name.startswith(RATE_PREFIXES)
+    """Whether a KPI is a share in [0, 1] (from the KPI registry)."""
+    return kpi.info(name).is_rate
 
 
 def kpi_range(name: str) -> tuple[float, float]:
-    """The values a KPI can take: rates in [0, 1], profit anything, the rest ≥ 0."""
-    if is_rate(name):
-        return 0.0, 1.0
-    if name == "profit" or name == "revenue":
-        return -math.inf, math.inf
-    return 0.0, math.inf
+    """The values a KPI can take (from the KPI registry)."""
+    entry = kpi.info(name)
+    return entry.low, entry.high
 
 
 def t_half_width(values: np.ndarray, level: float = 0.95) -> float:

@@ -364,7 +364,7 @@ def pareto_table(
 
 def check_kpi_names(names: Sequence[str], option: str) -> None:
     """Raise `TwinError` for a name that is no KPI twin computes (before anything runs)."""
-    from twin.report.html import unknown_kpi
+    from twin.kpi import unknown_kpi
 
     for name in names:
         reason = unknown_kpi(name)

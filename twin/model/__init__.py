@@ -1,5 +1,5 @@
-"""The SimPy world: entities, demand, the Ledger, and the run of one replication."""
+"""The SimPy world: entities, demand, the Ledger, and the run of one replication.
 
-from twin.model.world import RunRecord, World, simulate
-
-__all__ = ["RunRecord", "World", "simulate"]
+Nothing is imported here, so reading a ledger constant or a disruption window does not load
+SimPy; the world itself is `twin.model.world` (`World`, `simulate`, `RunRecord`).
+"""

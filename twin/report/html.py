@@ -6,85 +6,20 @@ it offline or mail it around, and it is written atomically so a half-written rep
 
 from __future__ import annotations
 
-import difflib
 import math
 import os
 import tempfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from html import escape
 from pathlib import Path
 
 import pandas as pd
 from matplotlib.figure import Figure
 
+from twin import kpi
 from twin.experiments.results import Detail, RunResult
-from twin.experiments.stats import is_rate
+from twin.kpi import MISSING, decimals_for, format_ci, format_value
 from twin.report import figures
-
-KPI_DESCRIPTIONS: Mapping[str, str] = {
-    "fill_rate": "Units shipped from stock within the promise window ÷ units demanded",
-    "immediate_fill_rate": "Units served from stock on arrival (no backorder) ÷ units demanded",
-    "otd": "Orders delivered by their promised time ÷ orders created (cancelled count as late)",
-    "lead_time_p50": "Median order-to-delivery time of delivered orders (hours)",
-    "lead_time_p95": "95th percentile order-to-delivery time of delivered orders (hours)",
-    "lost_sales": "Units of orders cancelled while backordered",
-    "backlog_peak": "Largest number of open backorder units at any time",
-    "recovery_h": "Hours from a pulse's start until backlog is back to its pre-pulse level",
-    "otd_disrupted": "OTD of orders created while any disruption was active",
-    "otd_normal": "OTD of orders created while no disruption was active",
-    "fill_rate_disrupted": "Fill rate of orders created while any disruption was active",
-    "fill_rate_normal": "Fill rate of orders created while no disruption was active",
-    "cost_total": "Total cost over the run (sum of the cost parts)",
-    "cost_procurement": (
-        "Cost: components bought from suppliers (contract price, surcharge above contract)"
-    ),
-    "cost_supplier_reserved": "Cost: supplier capacity reserved (fee per unit-day, used or not)",
-    "cost_production_regular": "Cost: production on regular capacity",
-    "cost_production_elastic": "Cost: production on elastic capacity (unit cost + premium)",
-    "cost_elastic_reserved": "Cost: elastic capacity reserved (fee per unit-hour, used or not)",
-    "cost_holding": "Cost: holding stock (unit-hours × rate)",
-    "cost_warehouse_fixed": "Cost: keeping warehouses open (each one's fixed cost over the horizon)",
-    "cost_transport_linehaul": "Cost: line-haul transport (factory → central → forward)",
-    "cost_transport_last_mile": "Cost: last-mile delivery to customers (per order, per wave, routes)",
-    "cost_returns": "Cost: returns handling",
-    "revenue": "Delivered units × price − refunds",
-    "profit": "Revenue − total cost − lost-margin penalty (where configured)",
-    "leftover_units": "Stock left at the end of the horizon (overstock after the sale)",
-    "routing_waves": "Routed delivery waves sent",
-    "routing_vehicles": "Vans sent on routed waves",
-    "routing_km": "Kilometres driven on routed waves",
-    "routing_fallbacks": "Routed waves the solver left to the fallback heuristic",
-    "routing_milk_runs": "Transfer milk-runs (one trip through several warehouses)",
-    "routing_milk_run_fallbacks": "Milk-runs the solver left to the fallback heuristic",
-    "utilisation_pick_pack": "Share of pick/pack capacity in use",
-    "utilisation_factory": "Share of factory capacity in use",
-    "return_rate": "Returned units ÷ delivered units",
-    "restocked_units": "Returned units inspected and put back into stock",
-    "orders": "Orders created",
-    "units_demanded": "Units ordered by customers",
-}
-"""Short planner-facing description of each known KPI; unknown KPIs show only their name."""
-
-RECOVERY_PREFIX = "recovery_h:"
-"""Per-pulse recovery KPIs are named `recovery_h:<pulse name>`."""
-
-KPI_PREFIXES = ("cost_", RECOVERY_PREFIX, "routing_", "otd_", "fill_rate_")
-"""KPI names made per scenario (cost parts, pulses, routing, disruption splits)."""
-
-
-def unknown_kpi(name: str) -> str | None:
-    """Why `name` is no KPI twin computes (with the nearest name), or None when it may be one.
-
-    Lets commands refuse a misspelt KPI before any replication runs.
-    """
-    if name in KPI_DESCRIPTIONS or name.startswith(KPI_PREFIXES):
-        return None
-    near = difflib.get_close_matches(name, list(KPI_DESCRIPTIONS), n=1)
-    return "is not a KPI" + (f"; did you mean {near[0]!r}?" if near else "")
-
-
-_MONEY_KPIS = frozenset({"revenue", "profit"})
-_HOUR_KPIS = frozenset({"lead_time_p50", "lead_time_p95", "recovery_h"})
 
 _CSS = """
 body { font-family: system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; margin: 2rem auto;
@@ -105,60 +40,15 @@ table.by-site thead th { vertical-align: bottom; white-space: normal; }
 table.by-site code { font-size: 0.8rem; }
 """
 
-MISSING = "–"
-"""What a table shows for a value that is not available (e.g. a CI from one replication)."""
+def kpi_kind(name: str) -> str:
+    """`rate`, `money`, `hours` or `count`: the registry's unit, as the figures group it."""
+    unit = kpi.info(name).unit
+    return {"share": "rate", "money": "money", "hours": "hours"}.get(unit, "count")
 
 
-def kpi_kind(kpi: str) -> str:
-    """Classify a KPI by name as `rate`, `money`, `hours` or `count`, which sets its format."""
-    if is_rate(kpi):
-        return "rate"
-    if kpi in _MONEY_KPIS or kpi.startswith("cost_"):
-        return "money"
-    if kpi in _HOUR_KPIS or kpi.startswith(("lead_time_", RECOVERY_PREFIX)) or kpi.endswith("_h"):
-        return "hours"
-    return "count"
-
-
-def _decimals(values: list[float]) -> int:
-    """Decimals that show a magnitude sensibly: none from 100 up, one from 1, two below 1."""
-    finite = [abs(v) for v in values if math.isfinite(v)]
-    largest = max(finite, default=0.0)
-    if largest >= 100:
-        return 0
-    return 1 if largest >= 1 else 2
-
-
-def format_value(kpi: str, value: float, decimals: int | None = None) -> str:
-    """Format one value of a KPI for a planner: percentages, thousands separators, hours."""
-    if not math.isfinite(value):
-        return MISSING
-    kind = kpi_kind(kpi)
-    if kind == "rate":
-        return f"{100.0 * value:.1f}%"
-    if kind == "hours":
-        return f"{value:,.1f} h"
-    places = _decimals([value]) if decimals is None else decimals
-    return f"{value:,.{places}f}"
-
-
-def format_ci(kpi: str, low: float, high: float) -> str:
-    """Format a confidence interval as `[low, high]`, both ends with the same precision."""
-    if not (math.isfinite(low) and math.isfinite(high)):
-        return MISSING
-    places = _decimals([low, high])
-    return f"[{format_value(kpi, low, places)}, {format_value(kpi, high, places)}]"
-
-
-def describe_kpi(kpi: str) -> str:
-    """Return the planner-facing description of a KPI, or "" when the KPI is unknown."""
-    if kpi.startswith(RECOVERY_PREFIX) and len(kpi) > len(RECOVERY_PREFIX):
-        pulse = kpi[len(RECOVERY_PREFIX) :]
-        return (
-            f"Hours from {pulse}'s start until backlog is back to its pre-pulse level "
-            "(censored at the horizon)"
-        )
-    return KPI_DESCRIPTIONS.get(kpi, "")
+def describe_kpi(name: str) -> str:
+    """The planner-facing description of a KPI from the registry ("" when unknown)."""
+    return kpi.info(name).description
 
 
 def _as_float(value: object) -> float:
@@ -193,7 +83,7 @@ def _kpi_row(kpi: str, row: pd.Series) -> str:
     mean = _as_float(row.get("mean"))
     low, high = _as_float(row.get("ci_low")), _as_float(row.get("ci_high"))
     n = _as_float(row.get("n"))
-    places = _decimals([mean, low, high])
+    places = decimals_for([mean, low, high])
     cells = [
         f"<td><code>{escape(kpi)}</code></td>",
         f"<td>{escape(describe_kpi(kpi))}</td>",
