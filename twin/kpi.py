@@ -196,9 +196,21 @@ for _part, _what in COST_PARTS.items():
 
 RECOVERY_PREFIX = "recovery_h:"
 """Per-pulse recovery KPIs are named `recovery_h:<pulse name>`."""
+CENSORED_PREFIX = "recovery_censored:"
+"""1 when the pulse's recovery was censored (backlog not back by the next pulse or the horizon)."""
+
+KPIS["recovery_censored"] = KpiInfo(
+    "recovery_censored",
+    "share",
+    "Whether the longest recovery was censored (its mean: the share of runs censored)",
+    None,
+    0.0,
+    1.0,
+)
 
 FAMILIES: dict[str, KpiInfo] = {
     RECOVERY_PREFIX: KPIS["recovery_h"],
+    CENSORED_PREFIX: KPIS["recovery_censored"],
     "cost_": KpiInfo("cost_", "money", "Cost part", "lower"),
     "routing_": KpiInfo("routing_", "count", "Routed last-mile total"),
     "otd_": KPIS["otd"],
@@ -216,12 +228,14 @@ def info(name: str) -> KpiInfo:
     for prefix, family in FAMILIES.items():
         if name.startswith(prefix) and len(name) > len(prefix):
             description = family.description
+            pulse = name[len(prefix) :]
             if prefix == RECOVERY_PREFIX:
-                pulse = name[len(prefix) :]
                 description = (
                     f"Hours from {pulse}'s start until backlog is back to its pre-pulse level "
                     "(censored at the next pulse or the horizon)"
                 )
+            elif prefix == CENSORED_PREFIX:
+                description = f"Whether {pulse}'s recovery was censored (mean: share of runs)"
             return KpiInfo(
                 name, family.unit, description, family.better, family.low, family.high,
                 family.skewed, family.censored,
@@ -331,18 +345,32 @@ def level_before(times: np.ndarray, levels: np.ndarray, t: float) -> float:
     return float(levels[max(0, np.searchsorted(times, t, side="left") - 1)])
 
 
-def recovery_hours(times: np.ndarray, levels: np.ndarray, start: float, horizon: float) -> float:
-    """Hours from a pulse's start until backlog is back to its pre-pulse level (censored at the horizon)."""
+def recovery_hours(
+    times: np.ndarray, levels: np.ndarray, start: float, end: float
+) -> tuple[float, bool]:
+    """Hours from a pulse's start until backlog is back to its pre-pulse level, and if censored.
+
+    The backlog is watched in [start, end), `end` being the next pulse's start or the horizon:
+    once backlog first rises above its level just before the pulse, recovery is the first time
+    it is back at or below that level. If it never is before `end`, the recovery is censored:
+    the value is `end − start`, a lower bound, and the flag is True.
+    """
     before = level_before(times, levels, start)
-    after = times >= start
-    t_after, l_after = times[after], levels[after]
-    if len(l_after) == 0 or l_after.max() <= before:
-        return 0.0
-    peak = int(np.argmax(l_after))
-    back = np.nonzero(l_after[peak:] <= before)[0]
+    inside = (times >= start) & (times < end)
+    t_in, l_in = times[inside], levels[inside]
+    above = np.flatnonzero(l_in > before)
+    if len(above) == 0:
+        return 0.0, False
+    back = np.flatnonzero(l_in[above[0] :] <= before)
     if len(back) == 0:
-        return horizon - start
-    return float(t_after[peak + back[0]] - start)
+        return end - start, True
+    return float(t_in[above[0] + back[0]] - start), False
+
+
+def recovery_windows(pulses: list, horizon: float) -> list[float]:
+    """Each pulse's censoring time: the next pulse's start after it, or the horizon."""
+    starts = sorted(p.start for p in pulses)
+    return [min([s for s in starts if s > p.start] + [horizon]) for p in pulses]
 
 
 def compute(record: RunRecord) -> dict[str, float]:
@@ -373,10 +401,19 @@ def compute(record: RunRecord) -> dict[str, float]:
     kpis["lost_sales"] = float(qty[lost].sum())
     times, levels = backlog_series(record)
     kpis["backlog_peak"] = float(levels.max())
-    recoveries = [recovery_hours(times, levels, p.start, h) for p in record.pulses]
-    kpis["recovery_h"] = max(recoveries) if recoveries else 0.0
-    for pulse, hours in zip(record.pulses, recoveries, strict=True):
+    ends = recovery_windows(record.pulses, h)
+    recoveries = [
+        recovery_hours(times, levels, p.start, end)
+        for p, end in zip(record.pulses, ends, strict=True)
+    ]
+    if recoveries:
+        longest = max(recoveries)
+        kpis["recovery_h"], kpis["recovery_censored"] = longest[0], float(longest[1])
+    else:
+        kpis["recovery_h"], kpis["recovery_censored"] = 0.0, 0.0
+    for pulse, (hours, censored) in zip(record.pulses, recoveries, strict=True):
         kpis[f"recovery_h:{pulse.name}"] = hours
+        kpis[f"{CENSORED_PREFIX}{pulse.name}"] = float(censored)
     for part in COST_PARTS:
         kpis[f"cost_{part}"] = float(record.costs.get(part, 0.0))
     kpis["cost_total"] = float(sum(kpis[f"cost_{p}"] for p in COST_PARTS))
@@ -385,6 +422,7 @@ def compute(record: RunRecord) -> dict[str, float]:
     gross = float((line_qty * price[line_sku])[delivered[owner]].sum())
     kpis["revenue"] = gross - record.refunds
     margin = float((line_qty * (price - unit_cost)[line_sku])[lost[owner]].sum())
+    kpis["lost_revenue"] = float((line_qty * price[line_sku])[lost[owner]].sum())
     delivered_units = qty[delivered]
     kpis["profit"] = kpis["revenue"] - kpis["cost_total"] - sc.costs.lost_sale_penalty * margin
     kpis["leftover_units"] = float(sum(b.on_hand for b in record.balances))
@@ -392,6 +430,7 @@ def compute(record: RunRecord) -> dict[str, float]:
     kpis["utilisation_factory"] = _ratio(record.factory_busy, record.factory_capacity)
     kpis["return_rate"] = _ratio(float(record.returns_received), float(delivered_units.sum()))
     kpis["restocked_units"] = float(record.restocked)
+    kpis.update(_returns_outlook(record))
     if sc.disruptions.scheduled or sc.disruptions.random:
         kpis.update(_split_by_disruption(record, judged, delivered, promised, qty))
     for name, value in record.routing.items():
@@ -419,6 +458,20 @@ def _split_by_disruption(
         shipped = sel & (o.status == ALLOCATED) & (o.shipped <= promised)
         out[f"fill_rate_{label}"] = _ratio(qty[shipped].sum(), qty[sel].sum())
     return out
+
+
+def _returns_outlook(record: RunRecord) -> dict[str, float]:
+    """Returns still to come after the horizon: units, refunds owed, stock expected back."""
+    from twin.experiments.trace import restock_pending, returns_by_channel
+
+    by_channel = returns_by_channel(record)
+    delivered, to_return, _, pending, refunds = by_channel.sum(axis=0)
+    return {
+        "return_rate_expected": _ratio(float(to_return), float(delivered)),
+        "returns_pending_units": float(pending),
+        "refunds_pending": float(refunds),
+        "restock_pending_units": restock_pending(record),
+    }
 
 
 def _ratio(num: float, den: float) -> float:

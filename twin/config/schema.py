@@ -6,9 +6,11 @@ Durations are hours (floats) once parsed; files may write "90min", "36h", "2d".
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import (
+    AwareDatetime,
     BaseModel,
     ConfigDict,
     Field,
@@ -414,6 +416,39 @@ class PolicySpec(BaseModel):
         return dict(self.model_extra or {})
 
 
+class TargetSpec(Strict):
+    """A planner's target on one KPI: exactly one of `min` (at least) or `max` (at most).
+
+    `chance` is the share of replications that must meet it for the plan to pass (default 0.9):
+    the report gives the probability each target is met and says whether it reaches `chance`.
+    """
+
+    min: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    max: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    chance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> TargetSpec:
+        if (self.min is None) == (self.max is None):
+            raise ValueError("give exactly one of 'min' (at least) or 'max' (at most)")
+        return self
+
+    @property
+    def bound(self) -> float:
+        """The threshold."""
+        return float(self.min if self.min is not None else self.max)  # type: ignore[arg-type]
+
+    def met(self, value: float) -> bool:
+        """Whether one replication's value meets the target (NaN never does)."""
+        if self.min is not None:
+            return value >= self.min
+        return value <= self.bound
+
+    def describe(self) -> str:
+        """`≥ 0.95` or `≤ 3500000`."""
+        return f"≥ {self.min:g}" if self.min is not None else f"≤ {self.bound:g}"
+
+
 class Scenario(Strict):
     """A whole scenario: the network, its demand and the policies that run it."""
 
@@ -428,6 +463,53 @@ class Scenario(Strict):
     costs: CostsSpec = CostsSpec()
     disruptions: DisruptionsSpec = DisruptionsSpec()
     policies: dict[str, PolicySpec] = {}
+    targets: dict[str, TargetSpec] = {}
+    """What the plan must achieve, per KPI (the report's verdict)."""
+    currency: Annotated[str, Field(max_length=8)] = ""
+    """Shown before money amounts in reports, e.g. `¥` or `CNY `."""
+    start: AwareDatetime | None = None
+    """Calendar time of hour 0 with its time zone (e.g. `2026-11-01T00:00:00+08:00`): reports
+    label the time axis with dates; without it they count hours and days from the start."""
+
+    @field_validator("targets")
+    @classmethod
+    def _known_kpis(cls, targets: dict[str, TargetSpec]) -> dict[str, TargetSpec]:
+        from twin.kpi import unknown_kpi
+
+        for name in targets:
+            reason = unknown_kpi(name)
+            if reason:
+                raise ValueError(f"{name!r} {reason}")
+        return targets
+
+    @model_validator(mode="after")
+    def _start_matches_weekday(self) -> Scenario:
+        if self.start is None:
+            return self
+        if (self.start.hour, self.start.minute, self.start.second) != (0, 0, 0):
+            raise ValueError(
+                f"start ({self.start.isoformat()}) must be at 00:00 local time: hour 0 of the run "
+                "is midnight for the hour-of-day seasonality"
+            )
+        season = self.demand.seasonality
+        if (
+            "start_weekday" in season.model_fields_set
+            and self.start.weekday() != season.start_weekday
+        ):
+            raise ValueError(
+                f"start ({self.start:%A}) is weekday {self.start.weekday()} but "
+                f"demand.seasonality.start_weekday is {season.start_weekday}; make them agree "
+                "or drop start_weekday (it follows start)"
+            )
+        return self
+
+    def clock(self, hours: float) -> datetime | None:
+        """The calendar time `hours` after the start, when the scenario has a `start`."""
+        if self.start is None:
+            return None
+        from datetime import timedelta
+
+        return self.start + timedelta(hours=hours)
 
     def sites_of(self, kind: str, role: str | None = None) -> list[str]:
         """Site ids of one kind (and warehouse role), in file order."""

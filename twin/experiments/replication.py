@@ -8,21 +8,28 @@ import pandas as pd
 from twin import kpi
 from twin.config.schema import Scenario
 from twin.experiments.results import Detail, ReplicationResult
+from twin.experiments.trace import axes_of, trace_of
 from twin.model.world import RunRecord, simulate
 
 DEMAND_BIN_HOURS = 0.25
 
 
 def run_replication(
-    scenario: Scenario, replication: int, detail: bool = False
+    scenario: Scenario, replication: int, detail: bool = False, trace: bool = False
 ) -> ReplicationResult:
-    """Simulate replication `replication` and return its KPIs (and its time series if `detail`)."""
+    """Simulate replication `replication` and return its KPIs.
+
+    With `detail`, also the time series of this replication; with `trace`, its `Trace` (what the
+    run report reads across all replications) and the names along the trace's axes.
+    """
     record = simulate(scenario, replication, detail=detail)
     return ReplicationResult(
         replication=replication,
         seed=scenario.seed,
         kpis=kpi.compute(record),
         detail=detail_of(record) if detail else None,
+        trace=trace_of(record) if trace else None,
+        axes=axes_of(record) if trace and replication == 0 else None,
     )
 
 

@@ -7,8 +7,12 @@ a report plots), so nothing large crosses a process or network boundary.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+if TYPE_CHECKING:
+    from twin.experiments.trace import Trace, TraceAxes
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class ReplicationResult:
     seed: int
     kpis: dict[str, float]
     detail: Detail | None = None
+    trace: Trace | None = None
+    axes: TraceAxes | None = None
+    """The names along the trace's axes (replication 0 only: the same for every replication)."""
 
 
 @dataclass(frozen=True)
@@ -54,6 +61,10 @@ class RunResult:
     - `summary`: one row per KPI (index `kpi`): `mean`, `std`, `n`, `half_width` (Student t, 95 %),
       `ci_low`, `ci_high`.
     - `detail`: the time series of replication 0.
+    - `traces`: every replication's `Trace` (stock, backlog, load, causes, ...), in order, and
+      `axes` the names along their axes; empty when the run did not record them.
+    - `report`: what the report needs of the scenario beyond KPIs (targets, currency, calendar
+      start, colours), as plain JSON-able data.
     """
 
     scenario: str
@@ -61,3 +72,6 @@ class RunResult:
     summary: pd.DataFrame
     detail: Detail | None = None
     meta: dict[str, object] = field(default_factory=dict)
+    traces: list[Trace] = field(default_factory=list)
+    axes: TraceAxes | None = None
+    report: dict[str, object] = field(default_factory=dict)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import math
 import sys
+import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
@@ -35,11 +37,12 @@ class Task:
     scenario: Scenario
     replication: int
     detail: bool = False
+    trace: bool = False
 
 
 def run_task(task: Task) -> ReplicationResult:
     """Run one task (a module-level function, so process pools and dask can ship it)."""
-    return run_replication(task.scenario, task.replication, task.detail)
+    return run_replication(task.scenario, task.replication, task.detail, task.trace)
 
 
 @dataclass(frozen=True)
@@ -73,10 +76,13 @@ def run_designs(
     precision: Precision | None = None,
     progress: Progress | None = None,
     detail: bool = False,
+    trace: bool = False,
 ) -> tuple[dict[str, list[ReplicationResult]], dict[str, object]]:
-    """Replications 0..n-1 of every design (replication 0 with its time series if `detail`).
+    """Replications 0..n-1 of every design, with time series and traces when asked.
 
-    The time series is megabytes on the flagship, so only a caller that plots it asks for it.
+    Replication 0 carries its time series if `detail`, every replication its `Trace` if `trace`.
+    The time series is megabytes on the flagship and a trace some hundred kilobytes, so only a
+    caller that plots them asks for them.
 
     Returns the results per design, in replication order, and what the stopping rule did
     (`replications`, and with a precision target `precision_reached` and `relative_half_width`).
@@ -96,7 +102,7 @@ def run_designs(
         done = 0
         while True:
             tasks = [
-                Task(scenario, r, detail and r == 0)
+                Task(scenario, r, detail and r == 0, trace)
                 for scenario in designs.values()
                 for r in range(done, n)
             ]
@@ -164,7 +170,7 @@ def replicate(
     ex = executor if executor is not None else LocalExecutor(workers)
     with nullcontext() if executor is not None else _closing(ex):
         by_design, meta = run_designs(
-            {scenario.name: scenario}, reps, ex, precision, progress, detail=True
+            {scenario.name: scenario}, reps, ex, precision, progress, detail=True, trace=True
         )
     results = by_design[scenario.name]
     kpis = kpi_frame(results)
@@ -174,7 +180,25 @@ def replicate(
         summary=summarise(kpis),
         detail=results[0].detail,
         meta={"horizon_h": scenario.horizon, "seed": scenario.seed, **meta},
+        traces=[r.trace for r in results if r.trace is not None],
+        axes=results[0].axes,
+        report=report_settings(scenario),
     )
+
+
+def report_settings(scenario: Scenario) -> dict[str, object]:
+    """What the report reads of the scenario beyond KPIs, as JSON-able data (kept with results)."""
+    return {
+        "targets": {
+            name: {"min": t.min, "max": t.max, "chance": t.chance}
+            for name, t in scenario.targets.items()
+        },
+        "currency": scenario.currency,
+        "start": None if scenario.start is None else scenario.start.isoformat(),
+        "prices": {k: sku.price for k, sku in scenario.skus.items()},
+        "locations": {sid: list(site.location) for sid, site in scenario.sites.items()},
+        "kinds": {sid: site.kind for sid, site in scenario.sites.items()},
+    }
 
 
 @contextmanager
@@ -209,12 +233,65 @@ def _atomic_csv(frame: pd.DataFrame, path: Path, index: bool) -> None:
 
 @contextmanager
 def progress_bar(total: int, label: str) -> Iterator[Progress | None]:
-    """A progress bar on a terminal; nothing when output is piped (CI logs stay clean)."""
+    """Progress of `total` replications: a bar on a terminal, a few plain lines in a log.
+
+    On a TTY, a rich bar that vanishes when done. Otherwise (CI logs, pipes) a bar would be
+    escape codes and nothing else for minutes, so `_PlainProgress` writes one line per completed
+    chunk to stderr (stdout stays the command's result, e.g. `twin run --json`).
+    """
     if not sys.stderr.isatty():
-        yield None
+        plain = _PlainProgress(total, label)
+        yield plain
+        plain.finish()
         return
     from rich.progress import Progress as RichProgress
 
     with RichProgress(transient=True) as bar:
         task = bar.add_task(label, total=total)
         yield lambda n: bar.advance(task, n)
+
+
+class _PlainProgress:
+    """Replications done as plain stderr lines: `flagship: replications 6/20 done (12 s)`.
+
+    A line when another 10 % of `total` is done, or when `every` seconds passed since the last
+    line (slow replications still show life), never more than `most` lines in all: a log stays
+    readable whatever the run's length. With a precision target more than `total` replications
+    may run; the count goes on and `finish` reports the last one even when the cap was reached.
+    """
+
+    def __init__(self, total: int, label: str, every: float = 10.0, most: int = 20) -> None:
+        self.total, self.label, self.every, self.most = max(total, 1), label, every, most
+        self.done = self.shown = self.lines = 0
+        self.start = self.last = time.monotonic()
+        self.lock = threading.Lock()  # executors may report from a callback thread
+
+    def __call__(self, n: int) -> None:
+        with self.lock:
+            self.done += n
+            now = time.monotonic()
+            # the first 10 % mark above the count last shown: ceil(scale * k / 10), where the
+            # scale doubles past `total` (more rounds for a precision target stay a few lines)
+            scale = self.total
+            while scale <= self.shown:
+                scale *= 2
+            mark = -(-scale * (self.shown * 10 // scale + 1) // 10)
+            due = self.done >= mark or now - self.last >= self.every
+            if due and self.lines < self.most - 1:  # one line kept for `finish`
+                self._line(now)
+
+    def finish(self) -> None:
+        """The final count, unless the last line already said it."""
+        with self.lock:
+            if self.done != self.shown:
+                self._line(time.monotonic())
+
+    def _line(self, now: float) -> None:
+        seconds = round(now - self.start)
+        took = f"{seconds} s" if seconds < 120 else f"{seconds // 60} min {seconds % 60:02d} s"
+        if self.done <= self.total:
+            text = f"{self.label} {self.done}/{self.total} done ({took})"
+        else:
+            text = f"{self.label} {self.done} done ({took}; {self.total} planned, more needed)"
+        print(text, file=sys.stderr, flush=True)
+        self.shown, self.last, self.lines = self.done, now, self.lines + 1

@@ -227,6 +227,8 @@ class Waves:
         """Full wave index -> a later index to try next."""
         self._cuts = _Cuts()
         self.launched: list[float] = []
+        self._load: dict[float, tuple[int | None, int]] = {}
+        """Wave time -> (capacity after cuts, orders): survives `set_every` re-indexing."""
         """Departure time of every wave that carries at least one order, in order of first use."""
 
     def wave_time(self, index: int) -> float:
@@ -267,11 +269,17 @@ class Waves:
             n = self._find(n + 1)
         count += 1
         used[n] = count
+        t = self.first + n * self.every
+        self._load[t] = (cap, count)
         if count == 1:
-            self.launched.append(self.first + n * self.every)
+            self.launched.append(t)
         if cap is not None and count >= cap:
             skip[n] = n + 1
         return self.first + n * self.every
+
+    def loads(self) -> list[tuple[float, int | None, int]]:
+        """(time, capacity after cuts, orders) of every wave that carried orders, in time order."""
+        return [(t, cap, count) for t, (cap, count) in sorted(self._load.items())]
 
     def set_every(self, t: float, every: float | None) -> None:
         """From the first departure at or after `t` on, waves leave every `every` hours.

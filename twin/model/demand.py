@@ -58,7 +58,10 @@ class Season:
         spec = scenario.demand.seasonality
         hod = np.ones(24) if spec.hour_of_day is None else np.asarray(spec.hour_of_day, float)
         dow = np.ones(7) if spec.day_of_week is None else np.asarray(spec.day_of_week, float)
-        return cls(hod / hod.mean(), dow / dow.mean(), spec.start_weekday)
+        weekday = spec.start_weekday
+        if scenario.start is not None and "start_weekday" not in spec.model_fields_set:
+            weekday = scenario.start.weekday()  # the calendar start sets the weekday of hour 0
+        return cls(hod / hod.mean(), dow / dow.mean(), weekday)
 
     def at(self, t: np.ndarray) -> np.ndarray:
         """The multiplier at times `t` (hours)."""

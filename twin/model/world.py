@@ -40,6 +40,7 @@ from twin.model.ledger import (
     check_components,
     check_conservation,
 )
+from twin.model.sampler import Sampler, Samples, sample_grid
 from twin.model.supplier import Supplier
 from twin.model.warehouse import PickPack, Warehouse
 from twin.network import network_info
@@ -121,6 +122,14 @@ class RunRecord:
     decisions: list[tuple[float, str, Any]]
     routing: dict[str, float]
     """Routed last mile totals (`waves`, `vehicles`, `km`, `fallbacks`); empty when no lane routes."""
+    samples: Samples
+    """Stock, backlog, inbound and resource load per SKU and site on the sampling grid."""
+    departures: dict[str, list[tuple[float, int | None, int]]]
+    """Per line-haul lane (`origin->destination`), (time, capacity, units loaded) of each departure."""
+    waves: dict[str, list[tuple[float, int | None, int]]]
+    """Per last-mile lane with waves (`origin->region@carrier`), (time, capacity, orders) per wave."""
+    outages: list[list[tuple[float, float]]]
+    """Per supplier, its outage windows (random and scheduled)."""
 
     @property
     def horizon_h(self) -> float:
@@ -225,6 +234,12 @@ class World:
         self._inspection = {
             w.id: self.streams.get(f"warehouse/{w.id}/inspection") for w in self.warehouses
         }
+        self.sampler = Sampler(
+            sample_grid(self.horizon, [(p.start, p.end) for p in self.pulses]),
+            self.warehouses,
+            list(self.factories.values()),
+            len(self.skus),
+        )
 
     # -- construction -------------------------------------------------------------------------
 
@@ -1054,6 +1069,7 @@ class World:
     def start(self) -> None:
         """Start the world's processes (once)."""
         env = self.env
+        env.process(self.sampler.process(env))
         if self.detail:
             env.process(self._sample_stock())
         for name, period, policy in self.policies:
@@ -1103,7 +1119,31 @@ class World:
             stock_samples=self._stock_samples,
             decisions=led.decisions,
             routing=self._routing_totals(),
+            samples=self.sampler.finish(h),
+            departures=self._departures(),
+            waves=self._wave_loads(),
+            outages=[list(s.outage_log) for s in self.suppliers.values()],
         )
+
+    def _departures(self) -> dict[str, list[tuple[float, int | None, int]]]:
+        """Each scheduled line-haul lane's departures: (time, capacity after cuts, units)."""
+        return {
+            lane.scheduled.name: list(lane.scheduled.departures_log)
+            for options in self.lanes.values()
+            for lane in options
+            if lane.scheduled is not None
+        }
+
+    def _wave_loads(self) -> dict[str, list[tuple[float, int | None, int]]]:
+        """Each last-mile lane's waves that carried orders: (time, capacity after cuts, orders)."""
+        out = {}
+        for (origin, dest), options in self.lanes.items():
+            for lane in options:
+                if lane.waves is None:
+                    continue
+                suffix = "" if lane.carrier == "default" else f"@{lane.carrier}"
+                out[f"{origin}->{dest}{suffix}"] = lane.waves.loads()
+        return out
 
     def _routing_totals(self) -> dict[str, float]:
         routed = [ln.routed for lanes in self.lanes.values() for ln in lanes if ln.routed]
