@@ -5,6 +5,7 @@ Any `TwinError` (bad input) is printed as its message with exit code 2, never a 
 
 from __future__ import annotations
 
+import json
 import math
 import sys
 from pathlib import Path
@@ -12,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from twin import cli_compare, cli_gate, cli_sweep
+from twin import cli_compare, cli_gate, cli_report, cli_sweep, kpi
 from twin.cli_errors import user_errors
 from twin.cli_options import (
     Kpi,
@@ -30,7 +31,6 @@ from twin.cli_options import (
 from twin.errors import TwinError
 from twin.operate.cli import operate_app
 from twin.plan.cli import plan_app
-from twin.units import plain_number
 
 app = typer.Typer(
     add_completion=False,
@@ -42,8 +42,41 @@ app.add_typer(operate_app, name="operate", help="Operating mode: live snapshots 
 app.add_typer(
     plan_app, name="plan", help="Planner optimisations: routes, pre-positioning, network."
 )
-for _module in (cli_compare, cli_sweep, cli_gate):
+for _module in (cli_compare, cli_sweep, cli_gate, cli_report):
     _module.register(app)
+
+
+def package_version() -> str:
+    """The installed distribution's version (what `pip` sees), else the source tree's."""
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("twin")
+    except PackageNotFoundError:  # run from a checkout that was never installed
+        from twin import __version__
+
+        return __version__
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"twin {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            help="Print the version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """twin: stress-test a livestream sale on a supply-chain digital twin."""
 
 
 @app.command()
@@ -88,12 +121,26 @@ def run(
         ),
     ] = None,
     snapshot_format: Annotated[str, typer.Option(help="csv or json.")] = "csv",
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="Print the summary as one JSON object on stdout (for scripts); "
+            "messages go to stderr.",
+        ),
+    ] = False,
 ) -> None:
     """Run replications, print KPIs with 95 % confidence intervals, write the report."""
     from twin.experiments.overrides import load_designs, pick_design
     from twin.experiments.runner import progress_bar, replicate, write_outputs
 
     check_out_folder(out)
+    if as_json and out is not None and out.suffix.lower() == ".json" and not out.is_dir():
+        raise TwinError(
+            f"--out {out}: --out names a folder (for kpis.csv, summary.csv, report.html); "
+            f"--json prints to stdout, so save the JSON with '> {out}'"
+        )
+    say = _stderr_echo if as_json else typer.echo  # stdout is the JSON alone
     overrides = overrides_from(sets)
     if seed is not None:
         overrides["seed"] = seed
@@ -104,18 +151,25 @@ def run(
         folder = export_snapshot(
             scenario, snapshot_at, (out or Path(".")) / "snapshot", snapshot_format
         )
-        typer.echo(f"wrote the State at {snapshot_at} to {folder}")
+        say(f"wrote the State at {snapshot_at} to {folder}")
     with (
         executor_for(workers, scheduler) as executor,
         progress_bar(reps, f"{scenario.name}: replications") as progress,
     ):
         result = replicate(scenario, reps, progress=progress, executor=executor, precision=rule)
-    typer.echo(format_summary(result.summary))
+    if as_json:
+        typer.echo(json.dumps(summary_json(result), indent=2, allow_nan=False))
+    else:
+        typer.echo(format_summary(result.summary, getattr(scenario, "currency", "") or ""))
     if rule is not None:
-        typer.echo(precision_line(result.meta, rule.kpi))
+        say(precision_line(result.meta, rule.kpi))
     if out is not None:
         paths = write_outputs(result, out)
-        typer.echo(f"wrote {paths['kpis']}, {paths['summary']}, {paths['report']}")
+        say(f"wrote {paths['kpis']}, {paths['summary']}, {paths['report']}")
+
+
+def _stderr_echo(message: str) -> None:
+    typer.echo(message, err=True)
 
 
 def precision_line(meta: dict[str, Any], kpi: str) -> str:
@@ -151,17 +205,81 @@ def export_snapshot(scenario: Any, at: str, folder: Path, fmt: str) -> Path:
     return folder
 
 
-def format_summary(summary: Any) -> str:
-    """The KPI table as text: mean ± half-width of the 95 % interval, and n."""
-    width = max([26, *(len(str(name)) + 2 for name in summary.index)])
-    lines = [f"{'kpi':<{width}}{'mean':>16}  {'± 95% CI':>14}  {'n':>3}"]
+def format_summary(summary: Any, currency: str = "") -> str:
+    """The KPI table as text, each value formatted as the report shows it (from `twin.kpi`).
+
+    Columns: mean, ± 95 % half-width (percentage points for rates), the interval clipped to the
+    KPI's range, and n. Widths follow the contents, so the table stays aligned whatever the
+    magnitudes; a value that is not available (one replication, no delivered order) is `–`.
+    """
+    header = ("kpi", "mean", "± 95% CI", "95% interval", "n")
+    rows = [header]
     for name, row in summary.iterrows():
-        hw = row["half_width"]
-        shown = f"± {plain_number(hw)}" if math.isfinite(hw) else ""
-        lines.append(
-            f"{name:<{width}}{plain_number(row['mean']):>16}  {shown:>14}  {int(row['n']):>3}"
+        name = str(name)
+        rows.append(
+            (
+                name,
+                kpi.format_value(name, row["mean"], currency=currency),
+                kpi.format_spread(name, row["half_width"]) or kpi.MISSING,
+                kpi.format_ci(name, row["ci_low"], row["ci_high"], currency),
+                str(int(row["n"])),
+            )
         )
-    return "\n".join(lines)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            [
+                r[0].ljust(widths[0]),
+                *(cell.rjust(w) for cell, w in zip(r[1:], widths[1:], strict=True)),
+            ]
+        ).rstrip()
+        for r in rows
+    )
+
+
+def summary_json(result: Any) -> dict[str, Any]:
+    """A run's summary as plain JSON types: what `twin run --json` prints for scripts.
+
+    One object: `scenario`, `replications`, `seed`, the stopping rule's outcome when there was
+    one, and per KPI every column of summary.csv (mean, std, n, half_width, ci_low, ci_high and
+    whatever the statistics add) plus its unit, direction and description from the registry.
+    Values that are not numbers (NaN, ±inf) are null, since JSON has no NaN.
+    """
+    kpis: dict[str, dict[str, Any]] = {}
+    for name, row in result.summary.iterrows():
+        entry = kpi.info(str(name))
+        kpis[str(name)] = {
+            **{str(column): _json_value(value) for column, value in row.items()},
+            "n": int(row["n"]),
+            "unit": entry.unit,
+            "better": entry.better,
+            "description": entry.description,
+        }
+    meta = result.meta
+    out: dict[str, Any] = {
+        "scenario": result.scenario,
+        "replications": int(meta.get("replications", len(result.kpis))),
+        "seed": meta.get("seed"),
+    }
+    if "precision_target" in meta:
+        out["precision"] = {
+            "target": _json_value(meta["precision_target"]),
+            "relative_half_width": _json_value(meta["relative_half_width"]),
+            "reached": bool(meta.get("precision_reached")),
+        }
+    out["kpis"] = kpis
+    return out
+
+
+def _json_value(value: Any) -> Any:
+    """A summary cell as JSON takes it: a float, a string, or None for NaN, ±inf and blanks."""
+    if isinstance(value, str):
+        return value
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        return None
+    return number if math.isfinite(number) else None
 
 
 def main() -> None:
