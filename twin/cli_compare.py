@@ -74,6 +74,7 @@ def register(app: typer.Typer) -> None:
         from twin.experiments.runner import progress_bar
         from twin.report.compare import (
             comparison_text,
+            currency_of,
             main_kpis,
             precision_note,
             seed_warning,
@@ -100,7 +101,7 @@ def register(app: typer.Typer) -> None:
         finally:
             executor.close()
         extra = [kpi] if rule is not None else []
-        typer.echo(comparison_text(result, main_kpis(result, extra)))
+        typer.echo(comparison_text(result, main_kpis(result, extra), currency_of(designs)))
         note = precision_note(result.meta, kpi)
         if note:
             typer.echo(note)

@@ -94,38 +94,51 @@ def sweep_command(
             result = run_sweep(plan, reps, executor, progress=progress, cost=cost, service=service)
     finally:
         executor.close()
-    typer.echo(format_sweep(result))
+    currency = str(getattr(next(iter(plan.designs.values())), "currency", "") or "")
+    typer.echo(format_sweep(result, currency=currency))
     if out is not None:
         paths = write_sweep(result, out, plotted)
         typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 
-def format_sweep(result: SweepResult, kpis: Sequence[str] = TABLE_KPIS) -> str:
-    """One row per point: point, grid values, each KPI's mean ± 95 % half-width, front mark.
+def format_sweep(result: SweepResult, kpis: Sequence[str] = TABLE_KPIS, currency: str = "") -> str:
+    """One row per point: grid values, each KPI's mean ± 95 % half-width, front marks.
 
-    Below the table, the Pareto front (cheapest first) and the grid order.
+    Each KPI is printed by the registry (`twin.kpi`) as the HTML report prints it: rates as
+    percentages with the ± in percentage points, hours with `h`, money with separators. Above
+    the table, warnings when the replications are few or intervals very wide; below it, the
+    reference point, the verdict against it (paired t-tests) and both fronts.
     """
-    from twin.report.html import format_value
+    from twin.kpi import format_difference, format_value
+    from twin.report.compare import ALPHA, spread
+    from twin.report.sweep import (
+        judged_differences,
+        reference_text,
+        reliability_warnings,
+        verdict_groups,
+    )
 
     stats = result.summary.set_index(["point", "kpi"])
     kpis = [k for k in kpis if k in set(result.summary["kpi"])]
     front = set(result.front)
-    header = ["point", *result.grid, *kpis, "front"]
+    undominated = set(result.paired_front)
+    header = ["point", *result.grid, *kpis, "front", "undominated"]
     rows = []
     for _, point in result.points.iterrows():
         name = str(point["point"])
         cells = [name, *(str(point[p]) for p in result.grid)]
         for k in kpis:
             mean, hw = (float(stats.at[(name, k), c]) for c in ("mean", "half_width"))
-            shown = format_value(k, mean)
+            shown = format_value(k, mean, currency=currency)
             if math.isfinite(hw):
-                shown += f" ± {format_value(k, hw)}"
+                shown += f" {spread(k, hw)}"
             cells.append(shown)
         cells.append("*" if name in front else "")
+        cells.append("*" if name in undominated else "")
         rows.append(cells)
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     numeric = [False, *(_numeric(result.points[p]) for p in result.grid), *[True] * len(kpis)]
-    numeric.append(False)  # the front mark
+    numeric += [False, False]  # the front marks
 
     def line(cells: list[str]) -> str:
         parts = [
@@ -135,15 +148,37 @@ def format_sweep(result: SweepResult, kpis: Sequence[str] = TABLE_KPIS) -> str:
         return "  ".join(parts).rstrip()
 
     n = result.meta.get("replications", "?")
+    shown_kpis = list(dict.fromkeys([result.cost, result.service, *kpis]))
     lines = [line(header), *(line(r) for r in rows)]
     lines.append(
         f"{len(result.points)} points × {n} replications on seed {result.meta.get('seed')} "
         "(common random numbers); ± is the 95 % CI half-width"
     )
+    lines += [f"warning: {w}" for w in reliability_warnings(result, shown_kpis, currency)]
     lines.append(
-        f"Pareto front ({result.cost} lower, {result.service} higher): "
+        f"Pareto front of the means ({result.cost} lower, {result.service} higher): "
         + (", ".join(result.front) or "none")
     )
+    lines.append(
+        f"Not significantly dominated (paired t-tests at {ALPHA:.0%} on {result.cost} and "
+        f"{result.service}): " + (", ".join(result.paired_front) or "none")
+    )
+    if len(result.points) > 1:
+        pair = [result.cost, result.service]
+        diffs = judged_differences(result, pair)
+        lines.append(f"Against the reference {reference_text(result)}:")
+        for group, members in verdict_groups(result, diffs).items():
+            if not members:
+                continue
+            described = []
+            for p in members:
+                parts = [
+                    f"{k} {format_difference(k, float(diffs.at[(p, k), 'diff']), currency)}"
+                    for k in pair
+                    if (p, k) in diffs.index
+                ]
+                described.append(f"{p} ({', '.join(parts)})")
+            lines.append(f"  {group}: " + "; ".join(described))
     return "\n".join(lines)
 
 

@@ -144,7 +144,7 @@ def test_points_share_replications_seeds_and_demand(result: SweepResult) -> None
 
 def test_frames_have_the_documented_columns(result: SweepResult) -> None:
     assert list(result.kpis.columns[:5]) == ["point", TARGET, S, "replication", "seed"]
-    assert list(result.summary.columns) == [
+    assert list(result.summary.columns[:10]) == [
         "point", TARGET, S, "kpi", "mean", "std", "n", "half_width", "ci_low", "ci_high",
     ]  # fmt: skip
     assert len(result.summary) == 9 * result.summary["kpi"].nunique()
@@ -307,12 +307,16 @@ def test_one_and_three_path_grids_render_and_write(tmp_path: Path) -> None:
     one = sweep(TINY, {TARGET: [20, 250]}, reps=2)
     html = render_sweep_report(one, ["otd"])
     alts = [alt for _, alt in IMG.findall(html)]
-    assert alts == [f"otd by {TARGET}", "Pareto front of cost against service"]
+    assert alts == [
+        f"Paired differences of each point against {one.reference}",
+        f"otd by {TARGET}",
+        "Pareto front of cost against service",
+    ]
     three = sweep(TINY, {TARGET: [20, 250], S: [900, 2500], REVIEW: ["6h", "12h"]}, reps=2)
     assert three.points[REVIEW].tolist() == ["6h", "12h"] * 4
     paths = write_sweep(three, tmp_path, ["otd", "cost_total"])
     html = paths["report"].read_text(encoding="utf-8")
-    assert [alt for _, alt in IMG.findall(html)][:2] == [
+    assert [alt for _, alt in IMG.findall(html)][1:3] == [
         "Heatmap of otd by point",
         "Heatmap of cost_total by point",
     ]
@@ -340,14 +344,17 @@ def test_cli_writes_tables_and_report(tmp_path: Path) -> None:
     )  # fmt: skip
     assert run.exit_code == 0, run.output
     lines = run.stdout.splitlines()
-    assert lines[0].split() == ["point", TARGET, S, "fill_rate", "otd", "cost_total", "front"]
+    assert lines[0].split() == [
+        "point", TARGET, S, "fill_rate", "otd", "cost_total", "front", "undominated",
+    ]  # fmt: skip
     assert [line.split()[:3] for line in lines[1:5]] == [
         ["p000", "20", "900"], ["p001", "20", "2500"], ["p002", "250", "900"],
         ["p003", "250", "2500"],
     ]  # fmt: skip
     assert all("±" in line for line in lines[1:5])
     assert sorted(p.name for p in out.iterdir()) == [
-        "report.html", "sweep.csv", "sweep.parquet", "sweep_kpis.csv", "sweep_kpis.parquet",
+        "report.html", "sweep.csv", "sweep.parquet", "sweep_differences.csv", "sweep_kpis.csv",
+        "sweep_kpis.parquet",
     ]  # fmt: skip
     summary_csv = pd.read_csv(out / "sweep.csv")
     summary_parquet = pd.read_parquet(out / "sweep.parquet")

@@ -40,7 +40,7 @@ from twin.experiments.overrides import (
     split_variants,
 )
 from twin.experiments.runner import Progress, kpi_frame, run_designs
-from twin.experiments.stats import summarise
+from twin.experiments.stats import paired_difference, summarise
 
 DEFAULT_COST = "cost_total"
 """The Pareto front's cost KPI unless the caller chooses another (lower is better)."""
@@ -53,7 +53,15 @@ MAIN_KPIS = ("fill_rate", "otd", "cost_total")
 
 SUMMARY_COLUMNS = ("mean", "std", "n", "half_width", "ci_low", "ci_high")
 
-RESERVED_COLUMNS = frozenset({"point", "replication", "seed", "kpi", "pareto", *SUMMARY_COLUMNS})
+SIGNIFICANCE = 0.05
+"""The level of the paired t-tests that decide whether one point significantly dominates another."""
+
+RESERVED_COLUMNS = frozenset(
+    {
+        "point", "replication", "seed", "kpi", "pareto", "paired_front", "dominated_by",
+        *SUMMARY_COLUMNS,
+    }
+)  # fmt: skip
 """Column names of the result tables, which a grid path may not take."""
 
 Grid = Mapping[str, Sequence[Any]]
@@ -71,8 +79,10 @@ class SweepResult:
     - `summary`: one row per (point, KPI): `point`, the grid columns, `kpi`, `mean`, `std`, `n`,
       `half_width` (95 % Student t), `ci_low`, `ci_high`.
     - `pareto`: one row per point with its KPI means: `point`, the grid columns, the `cost` and
-      `service` means, `pareto` (True on the front of cost, lower better, against service,
-      higher better), then the other KPI means; sorted by cost, then service (best first).
+      `service` means, `pareto` (True on the front of the *means* of cost, lower better, against
+      service, higher better), `paired_front` (True when no point significantly dominates it by
+      paired t-tests over the replications, see `significant_dominance`), `dominated_by` (the
+      points that do, comma separated), then the other KPI means; sorted by cost, then service.
     - `designs`: the validated scenario of each point (`designs["p003"]` is that point).
     """
 
@@ -98,12 +108,42 @@ class SweepResult:
 
     def pareto_for(self, cost: str, service: str) -> pd.DataFrame:
         """The `pareto` table for another pair of KPIs (cost: lower better; service: higher)."""
-        return pareto_table(self.means(), self.paths, cost, service)
+        table = pareto_table(self.means(), self.paths, cost, service)
+        return with_paired_front(table, self.kpis, cost, service)
 
     @property
     def front(self) -> list[str]:
-        """The points on the Pareto front, cheapest first."""
+        """The points on the Pareto front of the means, cheapest first."""
         return self.pareto.loc[self.pareto["pareto"], "point"].tolist()
+
+    @property
+    def paired_front(self) -> list[str]:
+        """The points no other point significantly dominates (paired t-tests), cheapest first."""
+        if "paired_front" not in self.pareto.columns:
+            return self.front
+        return self.pareto.loc[self.pareto["paired_front"], "point"].tolist()
+
+    @property
+    def reference(self) -> str:
+        """The point others are compared with: the base scenario's own point, else the first.
+
+        The base point is the one whose scenario equals the swept scenario (after `--set`); when
+        the grid does not contain the scenario's own values, the first point stands in.
+        """
+        base = self.meta.get("base_point")
+        return str(base) if base else str(self.points["point"].iloc[0])
+
+    def differences(
+        self, kpis: Sequence[str], reference: str | None = None, level: float = 0.95
+    ) -> pd.DataFrame:
+        """Paired differences `point − reference` per KPI, replication by replication.
+
+        Index (`point`, `kpi`) for every point but the reference; columns as
+        `twin.experiments.stats.paired_difference` (`baseline`, `value`, `diff`, `half_width`,
+        `ci_low`, `ci_high`, `p_value`, `unpaired_half_width`, `n_pairs`). Pairing holds because
+        every point runs the same replications on the same seed.
+        """
+        return point_differences(self.kpis, kpis, reference or self.reference, level)
 
 
 @dataclass(frozen=True)
@@ -114,6 +154,7 @@ class SweepPlan:
     source: str
     grid: dict[str, list[Any]]
     designs: dict[str, Scenario]
+    base_point: str | None = None
 
     @property
     def points(self) -> pd.DataFrame:
@@ -133,11 +174,30 @@ def plan_sweep(
     first. A path that names no field, or a value its field does not take, is a `ConfigError`
     naming `--grid`, the path and the value; all problems of all points are reported together.
     """
-    base, source = _base_data(data_or_path, overrides)
+    base, source, base_scenario = _base_data(data_or_path, overrides)
     checked = check_grid(grid, overrides)
     designs = build_designs(base, checked, source)
     name = str(base.get("name", next(iter(designs.values())).name))
-    return SweepPlan(scenario=name, source=source, grid=checked, designs=designs)
+    return SweepPlan(
+        scenario=name,
+        source=source,
+        grid=checked,
+        designs=designs,
+        base_point=base_point(base_scenario, designs),
+    )
+
+
+def base_point(base: Scenario, designs: Mapping[str, Scenario]) -> str | None:
+    """The first point whose scenario is the base scenario itself, or None when none is.
+
+    Compared as validated data, so `12h` and `720min` or `250` and `250.0` are the same value:
+    the point where the grid leaves the scenario as it is, i.e. what a planner does today.
+    """
+    want = base.model_dump(mode="json")
+    for name, design in designs.items():
+        if design.model_dump(mode="json") == want:
+            return name
+    return None
 
 
 def run_sweep(
@@ -362,6 +422,107 @@ def pareto_table(
     return table.loc[order].reset_index(drop=True)
 
 
+def point_differences(
+    kpis: pd.DataFrame, names: Sequence[str], reference: str, level: float = 0.95
+) -> pd.DataFrame:
+    """Paired differences `point − reference` of each KPI in `names`, index (`point`, `kpi`).
+
+    `kpis` is a sweep's per-replication table; values are paired by `replication`.
+    """
+    wide = {p: part.set_index("replication") for p, part in kpis.groupby("point", sort=False)}
+    if reference not in wide:
+        raise TwinError(f"reference point {reference!r} is not a point of this sweep")
+    base = wide[reference]
+    rows = []
+    for point, part in wide.items():
+        if point == reference:
+            continue
+        common = base.index.intersection(part.index)
+        for name in names:
+            if name not in part.columns or name not in base.columns:
+                continue
+            stats = paired_difference(
+                base.loc[common, name].to_numpy(dtype=float),
+                part.loc[common, name].to_numpy(dtype=float),
+                level,
+            )
+            rows.append({"point": point, "kpi": name, **stats})
+    columns = ["point", "kpi", "baseline", "value", "diff", "n_pairs", "half_width", "ci_low",
+               "ci_high", "p_value", "unpaired_half_width"]  # fmt: skip
+    return pd.DataFrame(rows, columns=columns).set_index(["point", "kpi"])
+
+
+def differences_table(result: SweepResult, kpis: Sequence[str] | None = None) -> pd.DataFrame:
+    """Tidy paired differences against the reference: one row per (point, KPI) but the reference.
+
+    Columns: `point`, the grid columns, `kpi`, `reference`, then those of `SweepResult.differences`
+    (`baseline` is the reference's mean over the pairs, `value` the point's). All KPIs by default.
+    """
+    names = list(dict.fromkeys(result.summary["kpi"])) if kpis is None else list(kpis)
+    diffs = result.differences(names).reset_index()
+    diffs.insert(2, "reference", result.reference)
+    grid = result.points.set_index("point")
+    for i, path in enumerate(result.paths):
+        diffs.insert(1 + i, path, grid.loc[diffs["point"], path].to_numpy())
+    return diffs
+
+
+def significant_dominance(
+    kpis: pd.DataFrame, cost: str, service: str, alpha: float = SIGNIFICANCE
+) -> dict[str, list[str]]:
+    """For every point, the points that significantly dominate it (paired over replications).
+
+    Point A significantly dominates B when A is significantly better on both KPIs: its cost is
+    lower and its service higher, each by a two-sided paired t-test at level `alpha` on the
+    replication-by-replication differences A − B (the points share seeds, so most noise cancels).
+    Comparing means alone would call a point dominated by noise; this asks the data to show it.
+    Pairs with a missing value are dropped; a difference with no spread is significant when it
+    is not zero (every replication agrees).
+    """
+    wide = {p: part.set_index("replication") for p, part in kpis.groupby("point", sort=False)}
+    names = list(wide)
+    out: dict[str, list[str]] = {p: [] for p in names}
+    for b in names:
+        for a in names:
+            if a == b:
+                continue
+            common = wide[a].index.intersection(wide[b].index)
+            better = True
+            for kpi, sign in ((cost, -1.0), (service, 1.0)):
+                stats = paired_difference(
+                    wide[b].loc[common, kpi].to_numpy(dtype=float),
+                    wide[a].loc[common, kpi].to_numpy(dtype=float),
+                )
+                p, diff = stats["p_value"], stats["diff"]
+                if not (math.isfinite(p) and p < alpha and sign * diff > 0):
+                    better = False
+                    break
+            if better:
+                out[b].append(a)
+    return out
+
+
+def with_paired_front(
+    table: pd.DataFrame, kpis: pd.DataFrame, cost: str, service: str, alpha: float = SIGNIFICANCE
+) -> pd.DataFrame:
+    """`table` (a `pareto_table`) with `paired_front` and `dominated_by` after `pareto`.
+
+    `paired_front` is True for the points no point significantly dominates
+    (`significant_dominance`); a point without finite cost and service is never on it.
+    """
+    dominated = significant_dominance(kpis, cost, service, alpha)
+    out = table.copy()
+    finite = np.isfinite(out[cost].to_numpy(dtype=float)) & np.isfinite(
+        out[service].to_numpy(dtype=float)
+    )
+    by = [", ".join(dominated.get(str(p), [])) for p in out["point"]]
+    out.insert(
+        out.columns.get_loc("pareto") + 1, "paired_front", np.array([not b for b in by]) & finite
+    )
+    out.insert(out.columns.get_loc("paired_front") + 1, "dominated_by", by)
+    return out
+
+
 def check_kpi_names(names: Sequence[str], option: str) -> None:
     """Raise `TwinError` for a name that is no KPI twin computes (before anything runs)."""
     from twin.kpi import unknown_kpi
@@ -378,7 +539,9 @@ def write_sweep(
     """Write the sweep into `out`, each file replaced whole (temp file, then rename).
 
     `sweep.csv` / `sweep.parquet` (the tidy `summary`), `sweep_kpis.csv` / `sweep_kpis.parquet`
-    (one row per point and replication) and `report.html` (`twin.report.sweep`, plotting `kpis`).
+    (one row per point and replication), `sweep_differences.csv` (`differences_table`: every
+    point − the reference point per KPI, paired) and `report.html` (`twin.report.sweep`,
+    plotting `kpis`).
     """
     from twin.report.sweep import render_sweep_report
 
@@ -396,11 +559,14 @@ def write_sweep(
         "summary_parquet": folder / "sweep.parquet",
         "kpis_csv": folder / "sweep_kpis.csv",
         "kpis_parquet": folder / "sweep_kpis.parquet",
+        "differences_csv": folder / "sweep_differences.csv",
         "report": folder / "report.html",
     }
     for frame, stem in ((result.summary, "summary"), (result.kpis, "kpis")):
         write_atomic(paths[f"{stem}_csv"], frame.to_csv(index=False, float_format="%.17g"))
         write_atomic(paths[f"{stem}_parquet"], frame.to_parquet(index=False))
+    differences = differences_table(result)
+    write_atomic(paths["differences_csv"], differences.to_csv(index=False, float_format="%.17g"))
     write_atomic(paths["report"], document)
     return paths
 
@@ -434,6 +600,7 @@ def _assemble(
     seeds = sorted({s.seed for s in designs.values()})
     meta = {
         **meta,
+        "base_point": plan.base_point,
         "points": len(points),
         "seed": seeds[0] if len(seeds) == 1 else seeds,
         "paired": len(seeds) == 1,
@@ -445,7 +612,9 @@ def _assemble(
         points=points,
         kpis=kpis,
         summary=summary,
-        pareto=pareto_table(mean_table(points, summary), paths, cost, service),
+        pareto=with_paired_front(
+            pareto_table(mean_table(points, summary), paths, cost, service), kpis, cost, service
+        ),
         cost=cost,
         service=service,
         designs=designs,
@@ -455,8 +624,8 @@ def _assemble(
 
 def _base_data(
     data_or_path: str | Path | Mapping[str, Any] | Scenario, overrides: Mapping[str, Any] | None
-) -> tuple[dict[str, Any], str]:
-    """The base scenario's data (after `overrides`), validated, and a name for it in messages."""
+) -> tuple[dict[str, Any], str, Scenario]:
+    """The base scenario's data (after `overrides`), a name for it in messages, and it validated."""
     if isinstance(data_or_path, Scenario):
         data: Any = data_or_path.model_dump(by_alias=True, exclude_unset=True)
         source = f"scenario {data_or_path.name}"
@@ -469,8 +638,8 @@ def _base_data(
     data = {key: value for key, value in data.items() if key != "variants"}
     if overrides:
         data = apply_overrides(data, overrides, "--set")
-    scenario_from_data(data, source)  # the base alone first: its own mistakes name the file
-    return data, source
+    scenario = scenario_from_data(data, source)  # the base alone first: its mistakes name the file
+    return data, source, scenario
 
 
 def _grid_path(text: str) -> tuple[Any, ...]:

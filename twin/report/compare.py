@@ -1,9 +1,15 @@
 """Reading a comparison of designs: text for the terminal, CSV files and a single-file HTML report.
 
-The report shows what each design changes against the baseline, the main KPIs per design with
-their confidence intervals, and the paired differences (design − baseline on common random
-numbers) as a table and a forest plot. Next to each paired interval it shows the interval
-independent runs would give (`unpaired_half_width`), so a reader sees what pairing bought.
+The report opens with its **verdict**: for each design, on which main KPI it is significantly
+better or worse than the baseline (paired t-test at 5 % on common random numbers), with the
+difference, its paired 95 % interval and p-value, coloured by the KPI's direction (green better,
+red worse, grey not significant), and a warning when too few replications or very wide intervals
+make the answer unreliable. Then what each design changes, the paired differences as a forest
+plot and a table (next to each paired interval the one independent runs would give, so a reader
+sees what pairing bought), and the main KPIs per design.
+
+Every fact about a KPI (unit, direction, range, description, formatting) comes from the registry
+`twin.kpi`, so the terminal and the HTML print each KPI the same way.
 """
 
 from __future__ import annotations
@@ -11,31 +17,25 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from matplotlib.ticker import StrMethodFormatter
+from matplotlib.lines import Line2D
+from matplotlib.patches import Patch
+from matplotlib.ticker import FuncFormatter
 
+from twin import kpi as registry
 from twin.config.errors import format_path
 from twin.config.schema import Scenario
 from twin.experiments.compare import CompareResult
-from twin.experiments.stats import is_rate
+from twin.kpi import MISSING
 from twin.report import figures
-from twin.report.html import (
-    _CSS,
-    MISSING,
-    describe_kpi,
-    format_ci,
-    format_value,
-    kpi_kind,
-    kpi_table,
-    write_atomic,
-)
-from twin.units import plain_number
+from twin.report.html import _CSS, kpi_table, write_atomic
 
 MAIN_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "cost_total", "profit")
 """The KPIs a comparison shows first (those the designs have, in this order)."""
@@ -43,16 +43,67 @@ MAIN_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "cost_total", "profit")
 MAX_CHANGES = 12
 """Changes against the baseline listed per design in the report; the rest are counted."""
 
+ALPHA = 0.05
+"""A difference is significant when its paired two-sided p-value is below this."""
+
+MIN_REPS = 10
+"""Fewer replications than this get a warning: intervals too wide to decide from."""
+
+WIDE_RATE = 0.10
+"""A rate's 95 % interval is "very wide" when its half-width exceeds this (10 percentage points)."""
+
+WIDE_RELATIVE = 0.25
+"""Another KPI's 95 % interval is "very wide" when its half-width exceeds this share of |mean|."""
+
+Judgement = Literal["better", "worse", "changed", "not significant"]
+
+COLOURS: dict[str, str] = {
+    "better": "#1a7f37",
+    "worse": "#c0392b",
+    "changed": "#1f5fa8",
+    "not significant": "#8a8a8a",
+}
+"""Marker colours of the forest plot by judgement (the HTML uses the same hues)."""
+
 _CSS_MORE = """
-.warning { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5rem 0.8rem; }
+.warning { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5rem 0.8rem;
+           margin: 0.6rem 0; }
+.warning ul { margin: 0.2rem 0 0; padding-left: 1.2rem; }
+#verdict { border: 1px solid #ddd; border-radius: 6px; padding: 0.2rem 1rem 0.6rem;
+           margin: 0.8rem 0 1.5rem; }
+#verdict h2 { margin-top: 0.6rem; }
+#verdict ul.designs { padding-left: 1.2rem; margin: 0.4rem 0; }
+#verdict ul.designs li { margin: 0.25rem 0; }
+.better { color: #1a7f37; }
+.worse { color: #c0392b; }
+.changed { color: #1f5fa8; }
+.ns { color: #6b6b6b; }
+table.verdict { width: 100%; table-layout: fixed; font-size: 0.85rem; }
+table.verdict th, table.verdict td { padding: 0.3rem 0.4rem; vertical-align: top;
+           overflow-wrap: anywhere; }
+table.verdict td.cell { text-align: right; font-variant-numeric: tabular-nums; }
+table.verdict td.better { background: #e6f4ea; }
+table.verdict td.worse { background: #fdecea; }
+table.verdict td.changed { background: #e8f0fb; }
+table.verdict td.ns { background: #f4f4f4; }
+table.verdict .diff { font-weight: 600; font-size: 0.95rem; }
+table.verdict .sub { display: block; font-size: 0.78rem; }
+.legend { font-size: 0.82rem; color: #555; }
+table.designs, table.differences, table.means { width: 100%; }
+table.designs td, table.designs code { overflow-wrap: anywhere; }
 td.changes { font-size: 0.85rem; }
-td.changes div { white-space: nowrap; }
+table.differences { font-size: 0.85rem; }
+table.differences th, table.differences td { padding: 0.3rem 0.45rem; }
+table.differences td.wrap { white-space: normal; }
+table.means td:nth-child(2) { font-size: 0.85rem; }
 .ci { color: #666; font-size: 0.85rem; }
 details { margin: 0.3rem 0 1rem; }
+details table { width: 100%; }
+details td { overflow-wrap: anywhere; }
 """
+"""What the comparison adds to the run report's style: the verdict, its colours, tables that wrap."""
 
-_PAIRED_COLOUR = "tab:blue"
-_UNPAIRED_COLOUR = "#b9b9b9"
+_UNPAIRED_COLOUR = "#c9c9c9"
 
 
 def main_kpis(result: CompareResult, extra: Sequence[str] = ()) -> list[str]:
@@ -62,30 +113,14 @@ def main_kpis(result: CompareResult, extra: Sequence[str] = ()) -> list[str]:
     return out + [k for k in extra if k in have and k not in out]
 
 
-# ---------------------------------------------------------------- numbers as text
+def currency_of(designs: Mapping[str, Scenario] | None) -> str:
+    """The baseline's `currency:` symbol ("" when none is set or the designs are not given)."""
+    if not designs:
+        return ""
+    return str(getattr(next(iter(designs.values())), "currency", "") or "")
 
 
-def format_mean(kpi: str, value: float) -> str:
-    """A KPI's value for the terminal: rates as percentages, the rest as plain numbers."""
-    if not math.isfinite(value):
-        return MISSING
-    if is_rate(kpi):
-        return f"{100.0 * value:.2f}%"
-    if kpi_kind(kpi) == "hours":
-        return f"{value:,.1f} h"
-    return plain_number(value)
-
-
-def format_diff(kpi: str, value: float, signed: bool = True) -> str:
-    """A difference (or half-width, unsigned): rates in percentage points, the rest plain."""
-    if not math.isfinite(value):
-        return MISSING
-    if is_rate(kpi):
-        return f"{100.0 * value:+.2f} pp" if signed else f"{100.0 * value:.2f} pp"
-    if kpi_kind(kpi) == "hours":
-        return f"{value:+,.1f} h" if signed else f"{value:,.1f} h"
-    text = plain_number(value)
-    return f"+{text}" if signed and value >= 0 else text
+# ---------------------------------------------------------------- numbers and judgements
 
 
 def format_p(p: float) -> str:
@@ -95,8 +130,172 @@ def format_p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3f}"
 
 
-def _half(kpi: str, hw: float) -> str:
-    return f"± {format_diff(kpi, hw, signed=False)}" if math.isfinite(hw) else MISSING
+def p_text(p: float) -> str:
+    """`p = 0.027`, `p < 0.001` (a p-value in a sentence)."""
+    shown = format_p(p)
+    return f"p {shown[0]} {shown[1:]}" if shown.startswith("<") else f"p = {shown}"
+
+
+def spread(kpi: str, half_width: float) -> str:
+    """A ± half-width in the KPI's unit (registry), `–` when there is none."""
+    return registry.format_spread(kpi, half_width) or MISSING
+
+
+def difference_ci(kpi: str, low: float, high: float, currency: str = "") -> str:
+    """A paired interval of a difference: `[−7.6 pp, +2.1 pp]`."""
+    if not (math.isfinite(low) and math.isfinite(high)):
+        return MISSING
+    return (
+        f"[{registry.format_difference(kpi, low, currency)}, "
+        f"{registry.format_difference(kpi, high, currency)}]"
+    )
+
+
+def judge(kpi: str, diff: float, p_value: float, alpha: float = ALPHA) -> Judgement:
+    """Whether a paired difference is significantly better, worse (by the KPI's direction) or not.
+
+    `changed` is a significant difference of a KPI with no better direction (e.g. utilisation).
+    """
+    if not (math.isfinite(diff) and math.isfinite(p_value)) or p_value >= alpha or diff == 0:
+        return "not significant"
+    verdict = registry.info(kpi).verdict(diff)
+    return verdict if verdict in ("better", "worse") else "changed"  # type: ignore[return-value]
+
+
+def css_class(judgement: Judgement) -> str:
+    """The HTML class of a judgement (`ns` for not significant)."""
+    return "ns" if judgement == "not significant" else judgement
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One design's paired difference on one KPI, judged."""
+
+    design: str
+    kpi: str
+    baseline: float
+    value: float
+    diff: float
+    ci_low: float
+    ci_high: float
+    p_value: float
+    judgement: Judgement
+
+
+def findings(result: CompareResult, kpis: Sequence[str]) -> list[Finding]:
+    """Every design's judged difference on each of `kpis`, design by design in order."""
+    out = []
+    for design in result.designs[1:]:
+        for name in kpis:
+            row = _row(result, "differences", design, name)
+            if row is None:
+                continue
+            diff, p = _f(row, "diff"), _f(row, "p_value")
+            out.append(
+                Finding(
+                    design, name, _f(row, "baseline"), _f(row, "value"), diff,
+                    _f(row, "ci_low"), _f(row, "ci_high"), p, judge(name, diff, p),
+                )
+            )  # fmt: skip
+    return out
+
+
+def replications(result: CompareResult) -> int:
+    """Replications per design (the pairs a difference is taken over)."""
+    n = result.meta.get("replications")
+    if isinstance(n, int | float) and n > 0:
+        return int(n)
+    return len(result.kpis) // max(len(result.designs), 1)
+
+
+def wide_intervals(result: CompareResult, kpis: Sequence[str], currency: str = "") -> list[str]:
+    """The main KPIs whose 95 % interval (of a design's mean) is too wide to read, as text.
+
+    Very wide: a rate with a half-width above `WIDE_RATE`, another KPI above `WIDE_RELATIVE`
+    of its mean's magnitude. One entry per KPI, naming its widest interval and how many designs
+    have one, e.g. `fill_rate up to ± 34.5 pp (base: 87.7% [53.3%, 100.0%]; 4 of 4 designs)`.
+    """
+    rows = {d: result.summary.loc[d] for d in result.designs if d in result.summary.index}
+    return wide_by_kpi(rows, kpis, "designs", currency)
+
+
+def wide_by_kpi(
+    rows: Mapping[str, pd.DataFrame], kpis: Sequence[str], what: str, currency: str = ""
+) -> list[str]:
+    """Very wide intervals per KPI over several summaries (`rows`: name → summary by KPI).
+
+    Shared by the compare and sweep reports (`what` names the summaries: designs, points).
+    """
+    out = []
+    for name in kpis:
+        wide = []
+        for owner, summary in rows.items():
+            if name not in summary.index:
+                continue
+            row = summary.loc[name]
+            mean, hw = _f(row, "mean"), _f(row, "half_width")
+            if not (math.isfinite(mean) and math.isfinite(hw)):
+                continue
+            limit = WIDE_RATE if registry.info(name).is_rate else WIDE_RELATIVE * abs(mean)
+            if hw > limit:
+                wide.append((hw, owner, row))
+        if not wide:
+            continue
+        hw, owner, row = max(wide, key=lambda item: item[0])
+        value = registry.format_value(name, _f(row, "mean"), currency=currency)
+        ci = registry.format_ci(name, _f(row, "ci_low"), _f(row, "ci_high"), currency)
+        out.append(
+            f"{name} up to {spread(name, hw)} ({owner}: {value} {ci}; "
+            f"{len(wide)} of {len(rows)} {what})"
+        )
+    return out
+
+
+def reliability_warnings(
+    result: CompareResult, kpis: Sequence[str], currency: str = ""
+) -> list[str]:
+    """Why the verdict may not hold: too few replications, very wide intervals ([] if none)."""
+    out = []
+    n = replications(result)
+    if n < MIN_REPS:
+        out.append(
+            f"Only {n} replication{'s' if n != 1 else ''} per design: intervals are wide and "
+            "real differences may show as not significant; run at least "
+            f"{MIN_REPS} (--reps {MIN_REPS}, or --precision) before deciding."
+        )
+    wide = wide_intervals(result, kpis, currency)
+    if wide:
+        out.append(
+            f"Very wide 95 % intervals (runs differ a lot): {'; '.join(wide)}. Paired "
+            "differences are narrower, but more replications would help."
+        )
+    return out
+
+
+def design_sentence(
+    design: str, found: Sequence[Finding], baseline: str, currency: str = ""
+) -> str:
+    """One design's verdict in words (plain text): better on ..., worse on ..., n.s. on ...."""
+    parts = []
+    for judgement, word in (
+        ("better", "better on"),
+        ("worse", "worse on"),
+        ("changed", "changes"),
+    ):
+        items = [f for f in found if f.judgement == judgement]
+        if items:
+            parts.append(
+                f"{word} "
+                + ", ".join(
+                    f"{f.kpi} ({registry.format_difference(f.kpi, f.diff, currency)}, "
+                    f"{p_text(f.p_value)})"
+                    for f in items
+                )
+            )
+    rest = [f.kpi for f in found if f.judgement == "not significant"]
+    if rest:
+        parts.append("no significant difference on " + ", ".join(rest))
+    return f"{design} against {baseline}: " + ("; ".join(parts) or "nothing to compare") + "."
 
 
 def _row(result: CompareResult, table: str, design: str, kpi: str) -> pd.Series | None:
@@ -166,39 +365,56 @@ def precision_note(meta: Mapping[str, Any], kpi: str) -> str | None:
     )
 
 
-def comparison_text(result: CompareResult, kpis: Sequence[str] | None = None) -> str:
-    """The comparison as text: means ± CI per design, then differences against the baseline."""
+def comparison_text(
+    result: CompareResult, kpis: Sequence[str] | None = None, currency: str = ""
+) -> str:
+    """The comparison as text: warnings, means ± CI per design, differences, then the verdict.
+
+    Every value is formatted by the KPI registry, as in the HTML report: rates as percentages
+    with ± and differences in percentage points, hours with `h`, money with separators.
+    """
     names = list(kpis) if kpis is not None else main_kpis(result)
     kw = max([20, *(len(k) + 2 for k in names)])
     dw = max([20, *(len(d) + 2 for d in result.designs)])
-    lines = [run_line(result), "", "Means with 95 % confidence intervals"]
+    lines = [run_line(result)]
+    lines += [f"warning: {w}" for w in reliability_warnings(result, names, currency)]
+    lines += ["", "Means with 95 % confidence intervals"]
     lines.append(f"{'kpi':<{kw}}{'design':<{dw}}{'mean':>14}  {'± 95% CI':>16}")
-    for kpi in names:
+    for name in names:
         for i, design in enumerate(result.designs):
-            row = _row(result, "summary", design, kpi)
+            row = _row(result, "summary", design, name)
+            mean = registry.format_value(name, _f(row, "mean"), currency=currency)
             lines.append(
-                f"{kpi if i == 0 else '':<{kw}}{design:<{dw}}"
-                f"{format_mean(kpi, _f(row, 'mean')):>14}  {_half(kpi, _f(row, 'half_width')):>16}"
+                f"{name if i == 0 else '':<{kw}}{design:<{dw}}"
+                f"{mean:>14}  {spread(name, _f(row, 'half_width')):>16}"
             )
     lines += [
         "",
         f"Differences against {result.baseline} (design − baseline, paired by replication)",
         f"{'kpi':<{kw}}{'design':<{dw}}{'difference':>14}  {'± paired':>16}  {'p-value':>8}"
-        f"  {'± unpaired':>16}",
+        f"  {'± unpaired':>16}  verdict",
     ]
-    for kpi in names:
+    for name in names:
         for i, design in enumerate(result.designs[1:]):
-            row = _row(result, "differences", design, kpi)
+            row = _row(result, "differences", design, name)
+            diff, p = _f(row, "diff"), _f(row, "p_value")
             lines.append(
-                f"{kpi if i == 0 else '':<{kw}}{design:<{dw}}"
-                f"{format_diff(kpi, _f(row, 'diff')):>14}  {_half(kpi, _f(row, 'half_width')):>16}"
-                f"  {format_p(_f(row, 'p_value')):>8}"
-                f"  {_half(kpi, _f(row, 'unpaired_half_width')):>16}"
+                f"{name if i == 0 else '':<{kw}}{design:<{dw}}"
+                f"{registry.format_difference(name, diff, currency):>14}"
+                f"  {spread(name, _f(row, 'half_width')):>16}"
+                f"  {format_p(p):>8}"
+                f"  {spread(name, _f(row, 'unpaired_half_width')):>16}"
+                f"  {judge(name, diff, p)}"
             )
     lines.append(
         "± unpaired: the half-width independent runs would give; the narrower paired one is "
         "what common random numbers buy."
     )
+    found = findings(result, names)
+    lines += ["", f"Verdict (paired t-test, significant at p < {ALPHA:g})"]
+    for design in result.designs[1:]:
+        mine = [f for f in found if f.design == design]
+        lines.append("  " + design_sentence(design, mine, result.baseline, currency))
     return "\n".join(lines)
 
 
@@ -238,12 +454,26 @@ def _show(value: Any) -> str:
 # ---------------------------------------------------------------- figure
 
 
-def forest_figure(result: CompareResult, kpis: Sequence[str]) -> Figure:
+def axis_unit(kpi: str, currency: str = "") -> str:
+    """What a difference of `kpi` is measured in, for an axis label."""
+    unit = registry.info(kpi).unit
+    if unit == "share":
+        return "percentage points"
+    if unit == "hours":
+        return "hours"
+    if unit == "money":
+        return currency or "money"
+    return unit
+
+
+def forest_figure(result: CompareResult, kpis: Sequence[str], currency: str = "") -> Figure:
     """Paired differences against the baseline with 95 % CIs, one panel per KPI.
 
-    Each non-baseline design is a row: a point at its mean difference and a dark bar for its
-    paired interval; a wide light bar behind it is the unpaired interval (it may run past the
-    panel, whose range is set by the paired intervals). The dashed line is "no difference".
+    Each non-baseline design is a row: a point at its mean difference and a bar for its paired
+    interval, coloured by the judgement (green significantly better, red worse, grey not
+    significant, by the KPI's direction); a wide light bar behind it is the unpaired interval
+    (it may run past the panel, whose range is set by the paired intervals). The dashed line is
+    "no difference".
     """
     others = result.designs[1:]
     n = len(others)
@@ -251,12 +481,12 @@ def forest_figure(result: CompareResult, kpis: Sequence[str]) -> Figure:
     fig = Figure(figsize=(9.0, sum(1.25 + 0.42 * n for _ in panels)), layout="constrained")
     axes = fig.subplots(len(panels), 1, squeeze=False)[:, 0]
     ys = np.arange(n)[::-1].astype(float)
-    for ax, kpi in zip(axes, panels, strict=True):
-        scale = 100.0 if is_rate(kpi) else 1.0
+    seen: set[str] = set()
+    for ax, name in zip(axes, panels, strict=True):
+        scale = 100.0 if registry.info(name).is_rate else 1.0
         ends = [0.0]
-        labelled = False
         for y, design in zip(ys, others, strict=True):
-            row = _row(result, "differences", design, kpi)
+            row = _row(result, "differences", design, name)
             d, hw, unpaired = (
                 _f(row, c) * scale for c in ("diff", "half_width", "unpaired_half_width")
             )
@@ -265,31 +495,16 @@ def forest_figure(result: CompareResult, kpis: Sequence[str]) -> Figure:
             hw = hw if math.isfinite(hw) else 0.0
             ends += [d - hw, d + hw]
             if math.isfinite(unpaired):
-                ax.errorbar(
-                    d,
-                    y,
-                    xerr=unpaired,
-                    fmt="none",
-                    ecolor=_UNPAIRED_COLOUR,
-                    elinewidth=9,
-                    label=None if labelled else "unpaired 95 % CI (independent runs)",
-                )
+                ax.errorbar(d, y, xerr=unpaired, fmt="none", ecolor=_UNPAIRED_COLOUR, elinewidth=9)
+            judgement = judge(name, _f(row, "diff"), _f(row, "p_value"))
+            seen.add(judgement)
+            colour = COLOURS[judgement]
             ax.errorbar(
-                d,
-                y,
-                xerr=hw,
-                fmt="o",
-                color=_PAIRED_COLOUR,
-                ecolor=_PAIRED_COLOUR,
-                elinewidth=2.2,
-                capsize=5,
+                d, y, xerr=hw, fmt="o", color=colour, ecolor=colour, elinewidth=2.2, capsize=5,
                 markersize=6,
-                label=None if labelled else "paired 95 % CI (common random numbers)",
-            )
-            labelled = True
-            p = format_p(_f(row, "p_value"))
+            )  # fmt: skip
             ax.annotate(
-                f"p {p}" if p.startswith("<") else f"p = {p}",
+                p_text(_f(row, "p_value")),
                 xy=(1.0, y),
                 xycoords=("axes fraction", "data"),
                 xytext=(6, 0),
@@ -304,22 +519,173 @@ def forest_figure(result: CompareResult, kpis: Sequence[str]) -> Figure:
         ax.axvline(0.0, color="black", linewidth=1.0, linestyle="--")
         ax.set_yticks(ys, others)
         ax.set_ylim(-0.7, n - 0.3)
-        unit = "percentage points" if is_rate(kpi) else "difference"
-        ax.set_xlabel(f"{kpi}: design − {result.baseline} ({unit})")
-        if is_rate(kpi) or kpi_kind(kpi) == "hours":
-            ax.ticklabel_format(axis="x", style="plain", useOffset=False)
-        else:
-            ax.xaxis.set_major_formatter(StrMethodFormatter("{x:,.0f}"))
+        better = registry.info(name).better
+        hint = f"; {better} is better" if better else ""
+        ax.set_xlabel(f"{name}: design − {result.baseline} ({axis_unit(name, currency)}{hint})")
+        ax.xaxis.set_major_formatter(_difference_formatter(name))
         ax.grid(True, axis="x", alpha=0.3)
-    handles, labels = axes[0].get_legend_handles_labels()
-    if handles:
-        fig.legend(
-            handles, labels, loc="outside lower center", ncols=2, fontsize="small", frameon=False
-        )
+    handles: list[Any] = [
+        Patch(color=_UNPAIRED_COLOUR, label="unpaired 95 % CI (independent runs)")
+    ]
+    for judgement in ("better", "worse", "changed", "not significant"):
+        if judgement in seen:
+            label = (
+                f"paired 95 % CI: {judgement}" if judgement != "not significant"
+                else "paired 95 % CI: not significant"
+            )  # fmt: skip
+            handles.append(
+                Line2D([], [], color=COLOURS[judgement], marker="o", linewidth=2.2, label=label)
+            )
+    fig.legend(
+        handles=handles, loc="outside lower center", ncols=min(len(handles), 3),
+        fontsize="small", frameon=False,
+    )  # fmt: skip
     return fig
 
 
+def _difference_formatter(kpi: str) -> FuncFormatter:
+    """Tick labels of a difference axis: plain numbers with separators (rates already × 100)."""
+    unit = registry.info(kpi).unit
+    if unit in ("share", "hours"):
+        return FuncFormatter(lambda v, _pos: f"{v:+,.3g}" if v else "0")
+    return FuncFormatter(lambda v, _pos: f"{v:+,.0f}" if v else "0")
+
+
 # ---------------------------------------------------------------- HTML
+
+
+def _number(kpi: str, stat: str, value: float, text: str, **attrs: str) -> str:
+    """A number of the verdict as HTML, its value in `data-*` attributes for checking.
+
+    `data-kpi`, `data-stat` (the CSV column it comes from) and `data-value` (10 significant
+    digits, as the CSV files are written) let a test compare what the page says with the tables
+    beside it; `attrs` add e.g. `data-design` or `data-point`. A missing value is plain text.
+    """
+    if not math.isfinite(value):
+        return escape(text)
+    extra = "".join(f' data-{k}="{escape(v)}"' for k, v in attrs.items())
+    return (
+        f'<span data-kpi="{escape(kpi)}" data-stat="{escape(stat)}" '
+        f'data-value="{value:.10g}"{extra}>{escape(text)}</span>'
+    )
+
+
+def verdict_section(result: CompareResult, kpis: Sequence[str], currency: str = "") -> str:
+    """The report's opening: warnings, one sentence per design, the judged differences table.
+
+    Each cell is a design's paired difference on a KPI with its 95 % interval and p-value,
+    coloured by its judgement (`judge`); the baseline's means head the table.
+    """
+    parts = ['<section id="verdict">', "<h2>Verdict</h2>"]
+    warnings = reliability_warnings(result, kpis, currency)
+    if warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+        parts.append(f'<div class="warning"><strong>Read with care.</strong><ul>{items}</ul></div>')
+    found = findings(result, kpis)
+    if len(result.designs) < 2 or not found:
+        parts.append("<p>No design to compare with the baseline.</p></section>")
+        return "\n".join(parts)
+    sentences = []
+    for design in result.designs[1:]:
+        mine = [f for f in found if f.design == design]
+        bits = []
+        for judgement, word in (
+            ("better", "better on"),
+            ("worse", "worse on"),
+            ("changed", "changes"),
+        ):
+            items = [f for f in mine if f.judgement == judgement]
+            if items:
+                listed = ", ".join(
+                    f'<code>{escape(f.kpi)}</code> '
+                    + _number(
+                        f.kpi, "diff", f.diff,
+                        registry.format_difference(f.kpi, f.diff, currency), design=design,
+                    )
+                    for f in items
+                )  # fmt: skip
+                bits.append(f'<span class="{judgement}">{word}</span> {listed}')
+        rest = [f.kpi for f in mine if f.judgement == "not significant"]
+        if rest:
+            names = ", ".join(f"<code>{escape(k)}</code>" for k in rest)
+            bits.append(f'<span class="ns">no significant difference on</span> {names}')
+        sentences.append(
+            f"<li><strong>{escape(design)}</strong>: "
+            + "; ".join(bits or ["nothing to compare"])
+            + "</li>"
+        )
+    base = result.baseline
+    means = ", ".join(
+        f"<code>{escape(k)}</code> "
+        + _number(
+            k, "mean", _f(_row(result, "summary", base, k), "mean"),
+            registry.format_value(k, _f(_row(result, "summary", base, k), "mean"),
+                                  currency=currency),
+            design=base,
+        )
+        for k in kpis
+    )  # fmt: skip
+    parts += [
+        f"<p>Against the baseline <strong>{escape(base)}</strong> ({means}), each design is "
+        f"judged per KPI by a paired t-test over {replications(result)} replications on common "
+        f"random numbers (significant at p &lt; {ALPHA:g}):</p>",
+        f'<ul class="designs">{"".join(sentences)}</ul>',
+        _verdict_table(result, found, kpis, currency),
+        '<p class="legend"><span class="better">■ significantly better</span> · '
+        '<span class="worse">■ significantly worse</span> · '
+        '<span class="ns">■ not significant</span> (by each KPI\'s direction). Each cell: '
+        "design − baseline, its paired 95 % interval and p-value.</p>",
+        "</section>",
+    ]
+    return "\n".join(parts)
+
+
+def _verdict_table(
+    result: CompareResult, found: Sequence[Finding], kpis: Sequence[str], currency: str
+) -> str:
+    by_key = {(f.design, f.kpi): f for f in found}
+    head = (
+        "<tr><th>design</th>"
+        + "".join(f'<th class="num"><code>{_breakable(k)}</code></th>' for k in kpis)
+        + "</tr>"
+    )
+    rows = []
+    for design in result.designs[1:]:
+        cells = [f"<td><strong>{_breakable(design)}</strong></td>"]
+        for k in kpis:
+            f = by_key.get((design, k))
+            if f is None:
+                cells.append(f'<td class="cell ns">{MISSING}</td>')
+                continue
+            word = {"not significant": "n.s."}.get(f.judgement, f.judgement)
+            cells.append(
+                f'<td class="cell {css_class(f.judgement)}" title="{escape(f.judgement)}">'
+                '<span class="diff">'
+                + _number(k, "diff", f.diff, registry.format_difference(k, f.diff, currency),
+                          design=design)
+                + "</span>"
+                '<span class="sub">'
+                + _number(k, "ci_low", f.ci_low,
+                          registry.format_difference(k, f.ci_low, currency), design=design)
+                + " … "
+                + _number(k, "ci_high", f.ci_high,
+                          registry.format_difference(k, f.ci_high, currency), design=design)
+                + "</span>"
+                '<span class="sub">'
+                + _number(k, "p_value", f.p_value, p_text(f.p_value), design=design)
+                + f" · {escape(word)}</span></td>"
+            )  # fmt: skip
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<table class="verdict">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
+
+
+def _breakable(name: str) -> str:
+    """Escape an identifier and let it wrap after its underscores (narrow columns)."""
+    return escape(name).replace("_", "_<wbr>")
 
 
 def _designs_table(
@@ -344,17 +710,18 @@ def _designs_table(
         else:
             found = scenario_changes(base, scenario)
             shown = [
-                f"<div><code>{escape(path)}</code>: {escape(_show(old))} → "
+                f"<div><code>{_breakable(path)}</code>: {escape(_show(old))} → "
                 f"<strong>{escape(_show(new))}</strong></div>"
                 for path, old, new in found[:MAX_CHANGES]
             ]
             if len(found) > MAX_CHANGES:
                 shown.append(f"<div>… and {len(found) - MAX_CHANGES} more</div>")
             changes = "".join(shown) or "<em>none (same scenario)</em>"
+        source = str(sources.get(design, MISSING)) if sources else MISSING
         rows.append(
-            f"<tr><td><strong>{escape(design)}</strong></td>"
-            f"<td>{escape(scenario.name) if scenario is not None else MISSING}</td>"
-            f"<td>{escape(str(sources.get(design, MISSING))) if sources else MISSING}</td>"
+            f"<tr><td><strong>{_breakable(design)}</strong></td>"
+            f"<td>{_breakable(scenario.name) if scenario is not None else MISSING}</td>"
+            f"<td>{escape(source).replace('/', '/<wbr>')}</td>"
             f'<td class="num">{escape(str(seeds.get(design, MISSING)))}</td>'
             f'<td class="changes">{changes}</td></tr>'
         )
@@ -365,24 +732,24 @@ def _designs_table(
     )
 
 
-def _means_table(result: CompareResult, kpis: Sequence[str]) -> str:
+def _means_table(result: CompareResult, kpis: Sequence[str], currency: str = "") -> str:
     head = "<tr><th>KPI</th><th>what it measures</th>" + "".join(
-        f'<th class="num">{escape(d)}</th>' for d in result.designs
+        f'<th class="num">{_breakable(d)}</th>' for d in result.designs
     )
     rows = []
-    for kpi in kpis:
+    for name in kpis:
         cells = []
         for design in result.designs:
-            row = _row(result, "summary", design, kpi)
+            row = _row(result, "summary", design, name)
             mean, low, high = (_f(row, c) for c in ("mean", "ci_low", "ci_high"))
             cells.append(
-                f'<td class="num">{escape(format_value(kpi, mean))}<br>'
-                f'<span class="ci">{escape(format_ci(kpi, low, high))}</span></td>'
+                f'<td class="num">{escape(registry.format_value(name, mean, currency=currency))}'
+                f'<br><span class="ci">{escape(registry.format_ci(name, low, high, currency))}'
+                "</span></td>"
             )
         rows.append(
-            f"<tr><td><code>{escape(kpi)}</code></td><td>{escape(describe_kpi(kpi))}</td>"
-            + "".join(cells)
-            + "</tr>"
+            f"<tr><td><code>{_breakable(name)}</code></td>"
+            f"<td>{escape(registry.info(name).description)}</td>" + "".join(cells) + "</tr>"
         )
     return (
         f'<div class="wide"><table class="means">\n<thead>{head}</tr></thead>\n<tbody>\n'
@@ -391,40 +758,35 @@ def _means_table(result: CompareResult, kpis: Sequence[str]) -> str:
     )
 
 
-def _differences_table(result: CompareResult, kpis: Sequence[str]) -> str:
+def _differences_table(result: CompareResult, kpis: Sequence[str], currency: str = "") -> str:
     head = (
-        '<tr><th>design</th><th>KPI</th><th class="num">baseline</th>'
-        '<th class="num">design</th><th class="num">difference</th>'
-        '<th class="num">paired 95 % CI</th><th class="num">p-value</th>'
-        '<th class="num">± paired</th><th class="num">± unpaired</th></tr>'
+        '<tr><th>design</th><th>KPI</th><th class="num">baseline → design</th>'
+        '<th class="num">difference</th><th class="num">paired 95 % CI</th>'
+        '<th class="num">p-value</th><th class="num">± paired</th>'
+        '<th class="num">± unpaired</th></tr>'
     )
     rows = []
-    for design in result.designs[1:]:
-        for kpi in kpis:
-            row = _row(result, "differences", design, kpi)
-            if row is None:
-                continue
-            low, high = _f(row, "ci_low"), _f(row, "ci_high")
-            ci = (
-                f"[{format_diff(kpi, low)}, {format_diff(kpi, high)}]"
-                if math.isfinite(low) and math.isfinite(high)
-                else MISSING
-            )
-            rows.append(
-                f"<tr><td>{escape(design)}</td><td><code>{escape(kpi)}</code></td>"
-                f'<td class="num">{escape(format_value(kpi, _f(row, "baseline")))}</td>'
-                f'<td class="num">{escape(format_value(kpi, _f(row, "value")))}</td>'
-                f'<td class="num"><strong>{escape(format_diff(kpi, _f(row, "diff")))}'
-                "</strong></td>"
-                f'<td class="num">{escape(ci)}</td>'
-                f'<td class="num">{escape(format_p(_f(row, "p_value")))}</td>'
-                f'<td class="num">{escape(_half(kpi, _f(row, "half_width")))}</td>'
-                f'<td class="num">{escape(_half(kpi, _f(row, "unpaired_half_width")))}</td></tr>'
-            )
+    for f in findings(result, kpis):
+        row = _row(result, "differences", f.design, f.kpi)
+        values = (
+            f"{registry.format_value(f.kpi, f.baseline, currency=currency)} → "
+            f"{registry.format_value(f.kpi, f.value, currency=currency)}"
+        )
+        rows.append(
+            f"<tr><td>{_breakable(f.design)}</td><td><code>{_breakable(f.kpi)}</code></td>"
+            f'<td class="num wrap">{escape(values)}</td>'
+            f'<td class="num {css_class(f.judgement)}"><strong>'
+            f"{escape(registry.format_difference(f.kpi, f.diff, currency))}</strong></td>"
+            f'<td class="num wrap">{escape(difference_ci(f.kpi, f.ci_low, f.ci_high, currency))}'
+            "</td>"
+            f'<td class="num">{escape(format_p(f.p_value))}</td>'
+            f'<td class="num">{escape(spread(f.kpi, _f(row, "half_width")))}</td>'
+            f'<td class="num">{escape(spread(f.kpi, _f(row, "unpaired_half_width")))}</td></tr>'
+        )
     return (
-        f'<table class="differences">\n<thead>{head}</thead>\n<tbody>\n'
+        f'<div class="wide"><table class="differences">\n<thead>{head}</thead>\n<tbody>\n'
         + "\n".join(rows)
-        + "\n</tbody>\n</table>"
+        + "\n</tbody>\n</table></div>"
     )
 
 
@@ -438,16 +800,18 @@ def render_compare_report(
     """The comparison as a complete, self-contained HTML document (a string).
 
     `designs` (the scenarios compared) lets the report list what each design changes against the
-    baseline; `sources` names the file each design came from; `precision_kpi` is the KPI a
-    `--precision` rule watched.
+    baseline (and gives the baseline's currency); `sources` names the file each design came
+    from; `precision_kpi` is the KPI a `--precision` rule watched.
     """
     heading = title if title is not None else f"Comparison against {result.baseline}"
+    currency = currency_of(designs)
     kpis = main_kpis(result, [precision_kpi] if precision_kpi else [])
     body = [f"<h1>{escape(heading)}</h1>", f'<p class="summary">{escape(run_line(result))}</p>']
     seeds = result.meta.get("seeds")
     warning = seed_warning(seeds) if isinstance(seeds, dict) else None
     if warning:
         body.append(f'<p class="warning">{escape(warning)}</p>')
+    body.append(verdict_section(result, kpis, currency))
     note = precision_note(result.meta, precision_kpi or "the KPI")
     if note:
         cls = "summary" if result.meta.get("precision_reached") else "warning"
@@ -459,31 +823,34 @@ def render_compare_report(
         _designs_table(result, designs, sources),
     ]
     if len(result.designs) > 1:
-        image = figures.to_png_base64(forest_figure(result, kpis))
+        image = figures.to_png_base64(forest_figure(result, kpis, currency))
         body += [
             "<h2>Differences against the baseline</h2>",
-            "<p>Design − baseline per KPI. Dark bars: paired 95 % confidence intervals (both "
-            "designs on the same random numbers, differenced replication by replication); "
-            "light bars: what independent runs would give (they may run past the panel). An "
-            "interval that does not cross the dashed zero line is a significant difference.</p>",
+            "<p>Design − baseline per KPI. Coloured bars: paired 95 % confidence intervals (both "
+            "designs on the same random numbers, differenced replication by replication), green "
+            "where the design is significantly better, red where worse, grey where the "
+            "difference is not significant; light bars: what independent runs would give (they "
+            "may run past the panel). An interval that does not cross the dashed zero line is a "
+            "significant difference.</p>",
             f'<figure><img src="data:image/png;base64,{image}" '
             'alt="Forest plot of paired differences against the baseline"></figure>',
-            _differences_table(result, kpis),
+            _differences_table(result, kpis, currency),
         ]
     body += [
         "<h2>Main KPIs per design</h2>",
         "<p>Mean over replications, 95 % Student-t confidence interval below it.</p>",
-        _means_table(result, kpis),
+        _means_table(result, kpis, currency),
         "<h2>All KPIs</h2>",
     ]
     for design in result.designs:
         if design in result.summary.index.get_level_values(0):
             body.append(
                 f"<details><summary>{escape(design)}</summary>\n"
-                f"{kpi_table(result.summary.loc[design])}\n</details>"
+                f'<div class="wide">{kpi_table(result.summary.loc[design])}</div>\n</details>'
             )
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(heading)}</title>\n<style>{_CSS}{_CSS_MORE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"

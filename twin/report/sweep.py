@@ -1,8 +1,14 @@
-"""The single-file HTML report of a grid sweep (`twin sweep --out`): tables and figures by point.
+"""The single-file HTML report of a grid sweep (`twin sweep --out`): verdict, tables and figures.
 
-Like the run report it is self-contained (inline CSS, figures as base64 PNG `data:` URIs). It shows
-the grid, the chosen KPIs of every point with their 95 % intervals, a figure per chosen KPI and
-the Pareto front of cost against service. The figures depend on the grid's dimensions:
+Like the run report it is self-contained (inline CSS, figures as base64 PNG `data:` URIs). It
+opens with its **verdict**: which points are better or worse than the reference point (the base
+scenario's own point, else the first) on the cost and service KPIs, by paired t-tests over the
+replications every point shares (common random numbers), coloured by each KPI's direction; which
+points no other point *significantly* dominates; and a warning when few replications or very wide
+intervals make that unreliable. Then the grid, the chosen KPIs of every point, the paired
+differences against the reference, a figure per chosen KPI, and cost against service with both the
+Pareto front of the means and the not-significantly-dominated points. The per-KPI figures depend
+on the grid's dimensions:
 
 - **one path**: the KPI's mean against the path's values, with 95 % CI error bars (numbers on a
   numeric axis; other values evenly spaced in the order given);
@@ -11,7 +17,9 @@ the Pareto front of cost against service. The figures depend on the grid's dimen
 - **three or more paths**: small multiples of that heatmap, one panel per combination of the
   other paths' values (in point order, titled with them), all panels on one colour scale.
 
-Figures are built on `matplotlib.figure.Figure` directly (no pyplot), as `twin.report.figures` does.
+Colour scales of a KPI stay within its range (a rate within [0, 1]) and tick labels carry as many
+decimals as it takes to tell them apart. Every fact about a KPI comes from `twin.kpi`. Figures
+are built on `matplotlib.figure.Figure` directly (no pyplot), as `twin.report.figures` does.
 """
 
 from __future__ import annotations
@@ -24,79 +32,163 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
-from matplotlib.ticker import FuncFormatter
+from matplotlib.lines import Line2D
+from matplotlib.ticker import Formatter, MaxNLocator
 
-from twin.experiments.stats import is_rate
-from twin.report.figures import to_png_base64
-from twin.report.html import (
-    _CSS,
-    MISSING,
-    _img,
-    describe_kpi,
-    format_ci,
-    format_value,
-    kpi_kind,
+from twin import kpi as registry
+from twin.kpi import MISSING
+from twin.report.compare import (
+    ALPHA,
+    COLOURS,
+    MIN_REPS,
+    Judgement,
+    css_class,
+    judge,
+    p_text,
+    wide_by_kpi,
 )
+from twin.report.figures import to_png_base64
+from twin.report.html import _CSS, _img
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.text import Annotation
+    from matplotlib.transforms import Bbox
 
     from twin.experiments.sweep import SweepResult
 
 MAX_FACET_COLUMNS = 4
 """Panels per row in the small multiples of a grid with three or more paths."""
 
+MAX_VERDICT_ROWS = 12
+"""Points the verdict table lists; on a larger grid it lists the not-dominated points only."""
+
+LABEL_RADII = (5.0, 12.0, 20.0, 30.0, 42.0)
+"""Offsets (points) at which a Pareto label is tried around its point, nearest first."""
+
+_DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
+"""Where a label is tried around its point: the four diagonals, then the four sides."""
+
 _CSS_MORE = """
+.warning { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5rem 0.8rem;
+           margin: 0.6rem 0; }
+.warning ul { margin: 0.2rem 0 0; padding-left: 1.2rem; }
+#verdict { border: 1px solid #ddd; border-radius: 6px; padding: 0.2rem 1rem 0.6rem;
+           margin: 0.8rem 0 1.5rem; }
+#verdict h2 { margin-top: 0.6rem; }
+#verdict ul { padding-left: 1.2rem; margin: 0.4rem 0; }
+#verdict li { margin: 0.2rem 0; }
+.better { color: #1a7f37; }
+.worse { color: #c0392b; }
+.changed { color: #1f5fa8; }
+.ns { color: #6b6b6b; }
+table.verdict { width: 100%; table-layout: fixed; font-size: 0.85rem; }
+table.verdict th, table.verdict td { padding: 0.3rem 0.4rem; vertical-align: top;
+           overflow-wrap: anywhere; }
+table.verdict td.cell { text-align: right; font-variant-numeric: tabular-nums; }
+table.verdict td.better { background: #e6f4ea; }
+table.verdict td.worse { background: #fdecea; }
+table.verdict td.changed { background: #e8f0fb; }
+table.verdict td.ns { background: #f4f4f4; }
+table.verdict .diff { font-weight: 600; font-size: 0.95rem; }
+table.verdict .sub { display: block; font-size: 0.78rem; }
+.legend { font-size: 0.82rem; color: #555; }
+table.points { width: 100%; font-size: 0.88rem; }
+table.points th, table.points td { padding: 0.3rem 0.45rem; }
+table.points th { overflow-wrap: anywhere; }
+table.points td:first-child, table.points th:first-child { white-space: nowrap; }
+table.points th { vertical-align: bottom; }
+.ci { color: #666; font-size: 0.8rem; }
 tr.front td { background: #fff4e5; }
+tr.reference td { font-weight: 600; }
+table.grid td { overflow-wrap: anywhere; }
 """
-"""What the sweep report adds to the run report's style: the Pareto front's rows stand out."""
+"""What the sweep report adds to the run report's style: verdict colours, tables that wrap."""
 
 
 def render_sweep_report(
     result: SweepResult,
     kpis: Sequence[str] = ("fill_rate", "otd", "cost_total"),
     title: str | None = None,
+    currency: str = "",
 ) -> str:
     """Render a sweep as a complete, self-contained HTML document (a string)."""
     heading = title if title is not None else f"Sweep of {result.scenario}"
-    shown = list(dict.fromkeys([*kpis, result.cost, result.service]))
+    currency = currency or _currency(result)
+    shown = list(dict.fromkeys([result.cost, result.service, *kpis]))
+    shown = [k for k in shown if k in set(result.summary["kpi"])]
+    reference = result.reference
     body = [
         f"<h1>{escape(heading)}</h1>",
         f'<p class="summary">{escape(sweep_summary(result))}</p>',
+        verdict_section(result, shown, currency),
         "<h2>Grid</h2>",
         "<p>Points are the cartesian product of these values, the first path varying slowest, "
         "each path's values in the order given. Every point runs the same replications on the "
         "same seed (common random numbers), so differences between points are paired.</p>",
         grid_table(result),
         "<h2>KPIs by point</h2>",
-        "<p>Mean over replications and 95 % Student-t confidence interval. Highlighted rows are "
-        f"on the Pareto front of <code>{escape(result.cost)}</code> against "
-        f"<code>{escape(result.service)}</code>.</p>",
-        f'<div class="wide">{point_table(result, shown)}</div>',
+        "<p>Mean over replications with its 95 % Student-t confidence interval below. "
+        "Highlighted rows are on the Pareto front of the means of "
+        f"<code>{escape(result.cost)}</code> against <code>{escape(result.service)}</code>; "
+        "<em>undominated</em> marks the points no other point significantly dominates (paired "
+        f"t-tests); the reference <strong>{escape(reference)}</strong> is in bold.</p>",
+        f'<div class="wide">{point_table(result, shown, currency)}</div>',
     ]
-    body += _figure_sections(result, list(kpis))
+    if len(result.points) > 1:
+        body += [
+            "<h2>Paired differences against the reference</h2>",
+            f"<p>Each point − <strong>{escape(reference)}</strong>, replication by replication "
+            "(same seeds, so most noise cancels), with paired 95 % intervals: green where the "
+            "point is significantly better, red where worse, grey where the difference is not "
+            "significant (two-sided paired t-test at 5 %).</p>",
+            _img(
+                to_png_base64(difference_figure(result, shown)),
+                f"Paired differences of each point against {reference}",
+            ),
+        ]
+    body += _figure_sections(result, [k for k in kpis if k in shown], currency)
+    fig = pareto_figure(result)
+    unlabelled = getattr(fig, "twin_unlabelled", [])
+    note = (
+        f" {len(unlabelled)} point(s) could not be labelled without overlap "
+        f"({', '.join(unlabelled)}); the table lists every point."
+        if unlabelled
+        else ""
+    )
     body += [
-        "<h2>Pareto front</h2>",
+        "<h2>Cost against service</h2>",
         f"<p>Mean <code>{escape(result.cost)}</code> (lower is better) against mean "
         f"<code>{escape(result.service)}</code> (higher is better) of every point, with 95 % "
-        "intervals; the points no other point beats on both are on the front (orange, joined), "
-        "cheapest first in the table below.</p>",
-        _img(to_png_base64(pareto_figure(result)), "Pareto front of cost against service"),
-        pareto_front_table(result),
+        "intervals. <strong>Orange, joined:</strong> the Pareto front of the means (no point "
+        "has a lower mean cost and a higher mean service). <strong>Green rings:</strong> the "
+        "points no other point <em>significantly</em> dominates, i.e. is not better on both "
+        "KPIs by paired t-tests at 5 % over the replications: a point off the orange front may "
+        f"be there because its gap is noise.{escape(note)}</p>",
+        _img(to_png_base64(fig), "Pareto front of cost against service"),
+        pareto_front_table(result, currency),
     ]
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{escape(heading)}</title>\n<style>{_CSS}{_CSS_MORE}</style>\n</head>\n<body>\n"
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
 
 
+def _currency(result: SweepResult) -> str:
+    """The swept scenario's `currency:` symbol ("" when none is set)."""
+    first = next(iter(result.designs.values()), None)
+    return str(getattr(first, "currency", "") or "")
+
+
 def sweep_summary(result: SweepResult) -> str:
     """One line: points, replications, seed and whether the points are paired."""
-    n = result.meta.get("replications", result.kpis["replication"].nunique())
+    n = replications(result)
     parts = [
         f"{len(result.points)} points × {n} replications",
         f"seed {result.meta.get('seed', '?')}",
@@ -106,46 +198,304 @@ def sweep_summary(result: SweepResult) -> str:
     return " · ".join(parts)
 
 
+def replications(result: SweepResult) -> int:
+    """Replications per point."""
+    n = result.meta.get("replications")
+    if isinstance(n, int | float) and n > 0:
+        return int(n)
+    return int(result.kpis["replication"].nunique())
+
+
+def describe_point(result: SweepResult, point: str) -> str:
+    """A point's grid values as `path=value, ...` with each path shortened to its last part."""
+    row = result.points.set_index("point").loc[point]
+    return ", ".join(f"{_short(p)}={row[p]}" for p in result.grid)
+
+
+def reference_text(result: SweepResult) -> str:
+    """Which point is the reference and why (plain text)."""
+    ref = result.reference
+    if result.meta.get("base_point") == ref:
+        return f"{ref} ({describe_point(result, ref)}), the scenario's own values"
+    return (
+        f"{ref} ({describe_point(result, ref)}), the first point: the scenario's own values "
+        "are not on the grid"
+    )
+
+
+def reliability_warnings(result: SweepResult, kpis: Sequence[str], currency: str = "") -> list[str]:
+    """Why the verdict may not hold: too few replications, very wide intervals ([] if none)."""
+    out = []
+    n = replications(result)
+    if n < MIN_REPS:
+        out.append(
+            f"Only {n} replication{'s' if n != 1 else ''} per point: intervals are wide and "
+            f"real differences may show as not significant; run at least {MIN_REPS} "
+            f"(--reps {MIN_REPS}) before deciding."
+        )
+    by_point = {
+        str(point): part.set_index("kpi")
+        for point, part in result.summary.groupby("point", sort=False)
+    }
+    wide = wide_by_kpi(by_point, kpis, "points", currency)
+    if wide:
+        out.append(
+            f"Very wide 95 % intervals (runs differ a lot): {'; '.join(wide)}. Paired "
+            "differences are narrower, but more replications would help."
+        )
+    return out
+
+
+def _number(kpi: str, stat: str, value: float, text: str, **attrs: str) -> str:
+    """A number of the verdict as HTML, its value in `data-*` attributes for checking.
+
+    `data-kpi`, `data-stat` (the CSV column it comes from) and `data-value` (10 significant
+    digits, as the CSV files are written) let a test compare what the page says with the tables
+    beside it; `attrs` add e.g. `data-design` or `data-point`. A missing value is plain text.
+    """
+    if not math.isfinite(value):
+        return escape(text)
+    extra = "".join(f' data-{k}="{escape(v)}"' for k, v in attrs.items())
+    return (
+        f'<span data-kpi="{escape(kpi)}" data-stat="{escape(stat)}" '
+        f'data-value="{value:.10g}"{extra}>{escape(text)}</span>'
+    )
+
+
+def judged_differences(result: SweepResult, kpis: Sequence[str]) -> pd.DataFrame:
+    """`result.differences(kpis)` with a `judgement` column (`twin.report.compare.judge`)."""
+    diffs = result.differences(kpis)
+    diffs["judgement"] = [
+        judge(str(k), float(row["diff"]), float(row["p_value"])) for (_, k), row in diffs.iterrows()
+    ]
+    return diffs
+
+
+def verdict_groups(result: SweepResult, diffs: pd.DataFrame) -> dict[str, list[str]]:
+    """Points grouped by how they do against the reference on cost and service.
+
+    `both better`, `cheaper` (cost significantly better, service not significantly worse),
+    `better service` (the converse), `trade-off` (one better, the other worse), `worse` (worse on
+    one or both, better on neither) and `no significant difference`.
+    """
+    groups: dict[str, list[str]] = {
+        "both better": [], "cheaper": [], "better service": [], "trade-off": [], "worse": [],
+        "no significant difference": [],
+    }  # fmt: skip
+    for point in result.points["point"]:
+        if point == result.reference:
+            continue
+        c = _judgement(diffs, point, result.cost)
+        s = _judgement(diffs, point, result.service)
+        if c == "better" and s == "better":
+            groups["both better"].append(point)
+        elif "better" in (c, s) and "worse" in (c, s):
+            groups["trade-off"].append(point)
+        elif c == "better":
+            groups["cheaper"].append(point)
+        elif s == "better":
+            groups["better service"].append(point)
+        elif "worse" in (c, s):
+            groups["worse"].append(point)
+        else:
+            groups["no significant difference"].append(point)
+    return groups
+
+
+def _judgement(diffs: pd.DataFrame, point: str, kpi: str) -> Judgement:
+    key = (point, kpi)
+    return diffs.at[key, "judgement"] if key in diffs.index else "not significant"
+
+
+def verdict_section(result: SweepResult, kpis: Sequence[str], currency: str = "") -> str:
+    """The report's opening: warnings, the reference, the verdict in words and a judged table."""
+    parts = ['<section id="verdict">', "<h2>Verdict</h2>"]
+    warnings = reliability_warnings(result, kpis, currency)
+    if warnings:
+        items = "".join(f"<li>{escape(w)}</li>" for w in warnings)
+        parts.append(f'<div class="warning"><strong>Read with care.</strong><ul>{items}</ul></div>')
+    ref = result.reference
+    summary = result.summary.set_index(["point", "kpi"])
+    ref_means = ", ".join(
+        f"<code>{escape(k)}</code> "
+        + _number(
+            k, "mean", float(summary.at[(ref, k), "mean"]),
+            registry.format_value(k, float(summary.at[(ref, k), "mean"]), currency=currency),
+            point=ref,
+        )
+        for k in kpis
+    )  # fmt: skip
+    n = replications(result)
+    parts.append(
+        f"<p>Reference: <strong>{escape(reference_text(result))}</strong> ({ref_means}). "
+        f"Every other point is judged against it by paired t-tests over {n} replications on "
+        f"common random numbers (significant at p &lt; {ALPHA:g}).</p>"
+    )
+    if len(result.points) < 2:
+        parts.append("<p>One point: nothing to compare.</p></section>")
+        return "\n".join(parts)
+    diffs = judged_differences(result, kpis)
+    groups = verdict_groups(result, diffs)
+    cost, service = escape(result.cost), escape(result.service)
+    words = {
+        "both better": (f"better on both <code>{cost}</code> and <code>{service}</code>", "better"),
+        "cheaper": (f"better <code>{cost}</code>, no worse <code>{service}</code>", "better"),
+        "better service": (
+            f"better <code>{service}</code>, no worse <code>{cost}</code>",
+            "better",
+        ),
+        "trade-off": ("better on one, worse on the other", "changed"),
+        "worse": ("worse, better on neither", "worse"),
+        "no significant difference": ("no significant difference on either", "ns"),
+    }
+    items = []
+    for key, members in groups.items():
+        if members:
+            text, cls = words[key]
+            items.append(
+                f'<li><span class="{cls}">{text}</span>: {escape(", ".join(members))}</li>'
+            )
+    front = result.paired_front
+    items.append(
+        f"<li><strong>not significantly dominated</strong> ({len(front)} of "
+        f"{len(result.points)}): {escape(', '.join(front) or 'none')}; Pareto front of the "
+        f"means: {escape(', '.join(result.front) or 'none')}</li>"
+    )
+    parts.append(f"<ul>{''.join(items)}</ul>")
+    rows = [p for p in result.points["point"] if p != ref]
+    listed = rows if len(rows) <= MAX_VERDICT_ROWS else [p for p in rows if p in set(front)]
+    parts.append(_verdict_table(result, diffs, listed, kpis, currency))
+    more = (
+        f" The table lists the not-dominated points only ({len(listed)} of {len(rows)}); the "
+        "figure below shows all."
+        if len(listed) < len(rows)
+        else ""
+    )
+    parts += [
+        '<p class="legend"><span class="better">■ significantly better</span> · '
+        '<span class="worse">■ significantly worse</span> · '
+        '<span class="ns">■ not significant</span> (by each KPI\'s direction). Each cell: '
+        f"point − {escape(ref)}, its paired 95 % interval and p-value.{more}</p>",
+        "</section>",
+    ]
+    return "\n".join(parts)
+
+
+def _verdict_table(
+    result: SweepResult,
+    diffs: pd.DataFrame,
+    points: Sequence[str],
+    kpis: Sequence[str],
+    currency: str,
+) -> str:
+    front = set(result.paired_front)
+    head = (
+        "<tr><th>point</th>"
+        + "".join(f'<th class="num"><code>{_breakable(k)}</code></th>' for k in kpis)
+        + "</tr>"
+    )
+    rows = []
+    for point in points:
+        mark = " ✓" if point in front else ""
+        cells = [
+            f"<td><strong>{escape(point)}</strong>{mark}<br>"
+            f'<span class="ci">{_breakable(describe_point(result, point))}</span></td>'
+        ]
+        for k in kpis:
+            key = (point, k)
+            if key not in diffs.index:
+                cells.append(f'<td class="cell ns">{MISSING}</td>')
+                continue
+            row = diffs.loc[key]
+            diff, low, high, p = (float(row[c]) for c in ("diff", "ci_low", "ci_high", "p_value"))
+            judgement = row["judgement"]
+            word = {"not significant": "n.s."}.get(judgement, judgement)
+            fmt = registry.format_difference
+            cells.append(
+                f'<td class="cell {css_class(judgement)}" title="{escape(judgement)}">'
+                '<span class="diff">'
+                + _number(k, "diff", diff, fmt(k, diff, currency), point=point)
+                + '</span><span class="sub">'
+                + _number(k, "ci_low", low, fmt(k, low, currency), point=point)
+                + " … "
+                + _number(k, "ci_high", high, fmt(k, high, currency), point=point)
+                + '</span><span class="sub">'
+                + _number(k, "p_value", p, p_text(p), point=point)
+                + f" · {escape(word)}</span></td>"
+            )
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return (
+        f'<table class="verdict">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
+
+
+def _short(path: str) -> str:
+    """The last part of a field path (`policies.forward_replenishment.target` → `target`)."""
+    return path.rsplit(".", 1)[-1]
+
+
+def _breakable(text: str) -> str:
+    """Escape text and let it wrap after dots, underscores and commas (narrow columns)."""
+    out = escape(text)
+    for ch in ("_", ".", ", "):
+        out = out.replace(ch, ch + "<wbr>")
+    return out
+
+
 def grid_table(result: SweepResult) -> str:
     """One row per grid path: the path and its values in order."""
     rows = []
     for path in result.grid:
         values = ", ".join(escape(str(v)) for v in result.points[path].drop_duplicates())
         rows.append(
-            f"<tr><td><code>{escape(path)}</code></td><td>{values}</td>"
+            f"<tr><td><code>{_breakable(path)}</code></td><td>{values}</td>"
             f'<td class="num">{len(result.grid[path])}</td></tr>'
         )
     head = '<tr><th>path</th><th>values</th><th class="num">count</th></tr>'
-    return f"<table>\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+    return (
+        f'<table class="grid">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table>"
+    )
 
 
-def point_table(result: SweepResult, kpis: Sequence[str]) -> str:
-    """One row per point: its grid values, then mean and 95 % CI of each KPI."""
+def point_table(result: SweepResult, kpis: Sequence[str], currency: str = "") -> str:
+    """One row per point: its grid values, each KPI's mean with its 95 % CI, front marks."""
     summary = result.summary.set_index(["point", "kpi"])
     front = set(result.front)
+    undominated = set(result.paired_front)
     kpis = [k for k in kpis if k in set(result.summary["kpi"])]
     head = (
         "<tr><th>point</th>"
-        + "".join(f"<th><code>{escape(p)}</code></th>" for p in result.grid)
+        + "".join(f"<th><code>{_breakable(p)}</code></th>" for p in result.grid)
         + "".join(
-            f'<th class="num" title="{escape(describe_kpi(k))}"><code>{escape(k)}</code></th>'
-            f'<th class="num">95 % CI</th>'
+            f'<th class="num" title="{escape(registry.info(k).description)}">'
+            f"<code>{_breakable(k)}</code></th>"
             for k in kpis
         )
-        + "<th>front</th></tr>"
+        + "<th>front of means</th><th>undominated (paired)</th></tr>"
     )
     rows = []
     for _, point in result.points.iterrows():
         name = str(point["point"])
         cells = [f"<td>{escape(name)}</td>"]
         cells += [f'<td class="num">{escape(str(point[p]))}</td>' for p in result.grid]
-        for kpi in kpis:
-            row = summary.loc[(name, kpi)]
+        for k in kpis:
+            row = summary.loc[(name, k)]
             mean, low, high = (float(row[c]) for c in ("mean", "ci_low", "ci_high"))
-            cells.append(f'<td class="num">{escape(format_value(kpi, mean))}</td>')
-            cells.append(f'<td class="num">{escape(format_ci(kpi, low, high))}</td>')
+            cells.append(
+                f'<td class="num">{escape(registry.format_value(k, mean, currency=currency))}'
+                f'<br><span class="ci">{escape(registry.format_ci(k, low, high, currency))}'
+                "</span></td>"
+            )
         cells.append(f"<td>{'★' if name in front else ''}</td>")
-        css = ' class="front"' if name in front else ""
+        cells.append(f"<td>{'✓' if name in undominated else ''}</td>")
+        classes = [
+            c for c, on in (("front", name in front), ("reference", name == result.reference)) if on
+        ]
+        css = f' class="{" ".join(classes)}"' if classes else ""
         rows.append(f"<tr{css}>" + "".join(cells) + "</tr>")
     return (
         f'<table class="points">\n<thead>{head}</thead>\n<tbody>\n'
@@ -154,25 +504,98 @@ def point_table(result: SweepResult, kpis: Sequence[str]) -> str:
     )
 
 
-def pareto_front_table(result: SweepResult) -> str:
-    """The points on the front, cheapest first: grid values, cost and service means."""
-    front = result.pareto[result.pareto["pareto"]]
+def pareto_front_table(result: SweepResult, currency: str = "") -> str:
+    """The not-dominated points and the front of the means, cheapest first, with cost and service."""
+    table = result.pareto
+    paired = table["paired_front"] if "paired_front" in table.columns else table["pareto"]
+    shown = table[table["pareto"] | paired]
     head = (
         "<tr><th>point</th>"
-        + "".join(f"<th><code>{escape(p)}</code></th>" for p in result.grid)
-        + f'<th class="num"><code>{escape(result.cost)}</code></th>'
-        + f'<th class="num"><code>{escape(result.service)}</code></th></tr>'
+        + "".join(f"<th><code>{_breakable(p)}</code></th>" for p in result.grid)
+        + f'<th class="num"><code>{_breakable(result.cost)}</code></th>'
+        + f'<th class="num"><code>{_breakable(result.service)}</code></th>'
+        + "<th>front of means</th><th>undominated (paired)</th></tr>"
     )
     rows = []
-    for _, row in front.iterrows():
+    for index, row in shown.iterrows():
         cells = [f"<td>{escape(str(row['point']))}</td>"]
         cells += [f'<td class="num">{escape(str(row[p]))}</td>' for p in result.grid]
-        for kpi in (result.cost, result.service):
-            cells.append(f'<td class="num">{escape(format_value(kpi, float(row[kpi])))}</td>')
+        for k in (result.cost, result.service):
+            value = registry.format_value(k, float(row[k]), currency=currency)
+            cells.append(f'<td class="num">{escape(value)}</td>')
+        cells.append(f"<td>{'★' if row['pareto'] else ''}</td>")
+        cells.append(f"<td>{'✓' if paired.loc[index] else ''}</td>")
         rows.append("<tr>" + "".join(cells) + "</tr>")
     if not rows:
         return f"<p>{MISSING} no point has finite means of both KPIs.</p>"
-    return f"<table>\n<thead>{head}</thead>\n<tbody>\n" + "\n".join(rows) + "\n</tbody>\n</table>"
+    return (
+        f'<div class="wide"><table class="points">\n<thead>{head}</thead>\n<tbody>\n'
+        + "\n".join(rows)
+        + "\n</tbody>\n</table></div>"
+    )
+
+
+# ---------------------------------------------------------------- figures
+
+
+class KpiFormatter(Formatter):
+    """Tick labels of a KPI as the tables print it, with just enough decimals to be distinct.
+
+    Rates read as percentages (differences, `signed`, in percentage points), hours with `h`, the
+    rest with thousands separators. The decimals
+    are chosen per axis from the ticks shown (`set_locs`): the fewest that keep every label
+    different, so a scale from 99.90 % to 100 % does not read `99.9%, 99.9%, 100.0%`.
+    """
+
+    def __init__(self, kpi: str, signed: bool = False) -> None:
+        self.unit = registry.info(kpi).unit
+        self.signed = signed
+        self.decimals = 1 if self.unit == "share" else 0
+
+    def set_locs(self, locs: Sequence[float]) -> None:
+        """Choose the decimals for these tick positions."""
+        super().set_locs(locs)
+        values = [float(v) for v in locs if math.isfinite(float(v))]
+        for decimals in range(0, 7):
+            labels = [self.text(v, decimals) for v in values]
+            if len(set(labels)) == len(labels):
+                self.decimals = decimals
+                return
+        self.decimals = 7
+
+    def text(self, value: float, decimals: int) -> str:
+        """One label with `decimals` decimals (of the percentage, for a rate)."""
+        sign = "+" if self.signed else ""
+        if self.unit == "share":
+            return f"{100.0 * value:{sign},.{decimals}f}" + (" pp" if self.signed else "%")
+        if self.unit == "hours":
+            return f"{value:{sign},.{decimals}f} h"
+        return f"{value:{sign},.{decimals}f}"
+
+    def __call__(self, x: float, pos: int | None = None) -> str:
+        """The label at `x`."""
+        return self.text(x, self.decimals)
+
+
+def colour_norm(kpi: str, values: np.ndarray) -> Normalize:
+    """A colour scale of `values` within the KPI's range (a rate stays within [0, 1]).
+
+    When every value is the same the scale gets a little room around it, still inside the
+    range (a constant 100 % fill rate spans 99 %–100 %, not matplotlib's 90 %–110 %).
+    """
+    entry = registry.info(kpi)
+    finite = values[np.isfinite(values)]
+    if not len(finite):
+        return Normalize(0.0, 1.0)
+    low, high = float(finite.min()), float(finite.max())
+    if high <= low:
+        room = 0.01 if entry.is_rate else max(abs(low) * 0.01, 1.0)
+        low, high = low - room, high + room
+        if high > entry.high:
+            low, high = low - (high - entry.high), entry.high
+        if low < entry.low:
+            low, high = entry.low, min(entry.high, high + (entry.low - low))
+    return Normalize(max(low, entry.low), min(high, entry.high))
 
 
 def line_figure(result: SweepResult, kpi: str) -> Figure:
@@ -192,18 +615,18 @@ def line_figure(result: SweepResult, kpi: str) -> Figure:
         ax.set_xticks(x, labels)
     ax.set_xlabel(path)
     ax.set_ylabel(kpi)
-    ax.yaxis.set_major_formatter(_formatter(kpi))
+    ax.yaxis.set_major_formatter(KpiFormatter(kpi))
     _clip_rate_axis(ax, kpi)
     ax.grid(True, alpha=0.3)
     ax.set_title(f"{kpi}: mean and 95 % CI by {path}", fontsize="medium")
     return fig
 
 
-def heatmap_figure(result: SweepResult, kpi: str) -> Figure:
+def heatmap_figure(result: SweepResult, kpi: str, currency: str = "") -> Figure:
     """A grid of two or more paths: heatmaps of the KPI's mean over the first two paths.
 
     With more than two paths, one panel per combination of the others' values, in point order,
-    all on one colour scale.
+    all on one colour scale (`colour_norm`: within the KPI's range, a rate within [0, 1]).
     """
     paths = list(result.grid)
     rows_path, cols_path, others = paths[0], paths[1], paths[2:]
@@ -218,9 +641,7 @@ def heatmap_figure(result: SweepResult, kpi: str) -> Figure:
             for key, part in rows.groupby(others, sort=False)
         ]
     )
-    finite = rows["mean"].to_numpy(dtype=float)
-    finite = finite[np.isfinite(finite)]
-    norm = Normalize(*(float(finite.min()), float(finite.max())) if len(finite) else (0.0, 1.0))
+    norm = colour_norm(kpi, rows["mean"].to_numpy(dtype=float))
     ncols = min(len(facets), MAX_FACET_COLUMNS)
     nrows = math.ceil(len(facets) / ncols)
     cell_w, cell_h = 0.9 * len(col_values) + 1.6, 0.45 * len(row_values) + 1.3
@@ -242,7 +663,7 @@ def heatmap_figure(result: SweepResult, kpi: str) -> Figure:
             ax.text(
                 j,
                 i,
-                format_value(kpi, float(value)),
+                registry.format_value(kpi, float(value), currency=currency),
                 ha="center",
                 va="center",
                 fontsize="x-small" if small else "small",
@@ -262,70 +683,238 @@ def heatmap_figure(result: SweepResult, kpi: str) -> Figure:
         ax.set_visible(False)
     if image is not None:
         bar = fig.colorbar(image, ax=axes, shrink=0.9)
-        bar.ax.yaxis.set_major_formatter(_formatter(kpi))
+        bar.ax.yaxis.set_major_formatter(KpiFormatter(kpi))
         bar.set_label(f"mean {kpi}")
     fig.suptitle(f"{kpi}: mean by point", fontsize="medium")
     return fig
 
 
+def difference_figure(result: SweepResult, kpis: Sequence[str]) -> Figure:
+    """Paired differences of every point against the reference, one panel per KPI.
+
+    Rows are the points (grid values beside the name), columns the KPIs; each row's marker sits
+    at the mean of `point − reference` over the shared replications with its paired 95 %
+    interval, coloured green (significantly better), red (worse) or grey (not significant) by
+    the KPI's direction. The dashed line is "no difference".
+    """
+    diffs = judged_differences(result, kpis)
+    points = [p for p in result.points["point"] if p != result.reference]
+    panels = [k for k in kpis if k in set(diffs.index.get_level_values("kpi"))] or list(kpis)
+    n = max(len(points), 1)
+    width = min(12.0, 2.3 * len(panels) + 2.4)
+    fig = Figure(figsize=(width, 0.3 * n + 1.7), layout="constrained")
+    axes = fig.subplots(1, len(panels), squeeze=False, sharey=True)[0]
+    ys = np.arange(len(points))[::-1].astype(float)
+    seen: set[str] = set()
+    for ax, name in zip(axes, panels, strict=True):
+        ends = [0.0]
+        for y, point in zip(ys, points, strict=True):
+            key = (point, name)
+            if key not in diffs.index:
+                continue
+            row = diffs.loc[key]
+            d, hw = float(row["diff"]), float(row["half_width"])
+            if not math.isfinite(d):
+                continue
+            hw = hw if math.isfinite(hw) else 0.0
+            ends += [d - hw, d + hw]
+            seen.add(row["judgement"])
+            colour = COLOURS[row["judgement"]]
+            ax.errorbar(
+                d, y, xerr=hw, fmt="o", color=colour, ecolor=colour, elinewidth=2, capsize=3,
+                markersize=5,
+            )  # fmt: skip
+        low, high = min(ends), max(ends)
+        pad = 0.1 * (high - low) if high > low else (0.001 if registry.info(name).is_rate else 1.0)
+        ax.set_xlim(low - pad, high + pad)
+        ax.axvline(0.0, color="black", linewidth=1.0, linestyle="--")
+        ax.xaxis.set_major_formatter(KpiFormatter(name, signed=True))
+        ax.xaxis.set_major_locator(_few_ticks())
+        better = registry.info(name).better
+        ax.set_title(f"{name}" + (f"\n({better} is better)" if better else ""), fontsize="small")
+        ax.tick_params(axis="x", labelsize="small", labelrotation=30)
+        ax.grid(True, axis="x", alpha=0.3)
+    labels = [f"{p} ({describe_point(result, p)})" for p in points]
+    axes[0].set_yticks(ys, labels, fontsize="small")
+    axes[0].set_ylim(-0.7, max(len(points), 1) - 0.3)
+    handles = [
+        Line2D([], [], color=COLOURS[j], marker="o", linewidth=2, label=_judgement_label(j))
+        for j in ("better", "worse", "changed", "not significant")
+        if j in seen
+    ]
+    if handles:
+        fig.legend(
+            handles=handles, loc="outside lower center", ncols=len(handles), fontsize="small",
+            frameon=False,
+        )  # fmt: skip
+    fig.suptitle(f"point − {result.reference} (paired 95 % CI)", fontsize="medium")
+    return fig
+
+
+def _judgement_label(judgement: str) -> str:
+    if judgement == "not significant":
+        return "not significant"
+    if judgement == "changed":
+        return "significant (no better direction)"
+    return f"significantly {judgement}"
+
+
+def _few_ticks() -> MaxNLocator:
+    """Four or so ticks: the panels of the differences figure are narrow."""
+    return MaxNLocator(nbins=4)
+
+
 def pareto_figure(result: SweepResult) -> Figure:
-    """Mean cost against mean service for every point, the front highlighted, points labelled."""
+    """Mean cost against mean service for every point, both fronts marked, labels not overlapping.
+
+    Grey points with light 95 % interval bars; the Pareto front of the means in orange, joined;
+    green rings round the points no other point significantly dominates (paired t-tests). Each
+    point is labelled with its name where a free spot near it exists (`place_labels`); the
+    names that found none are in the figure's `twin_unlabelled` attribute.
+    """
     cost, service = result.cost, result.service
     table = result.pareto
     ci = result.summary.set_index(["point", "kpi"])
-    fig = Figure(figsize=(8.0, 5.0), layout="constrained")
+    fig = Figure(figsize=(8.0, 5.2), layout="constrained")
+    FigureCanvasAgg(fig)
     ax = fig.add_subplot()
     x = table[cost].to_numpy(dtype=float)
     y = table[service].to_numpy(dtype=float)
     xerr = _yerr(ci, table["point"], cost, x)
     yerr = _yerr(ci, table["point"], service, y)
     on = table["pareto"].to_numpy(dtype=bool)
+    paired = table["paired_front"].to_numpy(dtype=bool) if "paired_front" in table.columns else on
     bars = {"elinewidth": 0.8, "capsize": 0, "zorder": 1}
     ax.errorbar(
-        x[~on],
-        y[~on],
-        xerr=xerr[:, ~on],
-        yerr=yerr[:, ~on],
-        fmt="o",
-        color="0.5",
-        ecolor="0.85",
-        label="point (95 % CI)",
-        **bars,
-    )
-    ax.errorbar(
-        x[on],
-        y[on],
-        xerr=xerr[:, on],
-        yerr=yerr[:, on],
-        fmt="o",
-        color="tab:orange",
-        ecolor="#f8d3a8",
-        markersize=8,
-        label="Pareto front",
-        **bars,
-    )
-    ax.plot(x[on], y[on], color="tab:orange", linewidth=1.2, drawstyle="steps-post")
-    for name, xi, yi, front in zip(table["point"], x, y, on, strict=True):
-        if np.isfinite(xi) and np.isfinite(yi):
-            ax.annotate(
-                str(name),
-                (xi, yi),
-                xytext=(4, 4),
-                textcoords="offset points",
-                fontsize="x-small",
-                fontweight="bold" if front else "normal",
-            )
+        x, y, xerr=xerr, yerr=yerr, fmt="o", color="0.45", ecolor="0.85", markersize=5,
+        label="point (mean, 95 % CI)", **bars,
+    )  # fmt: skip
+    ax.plot(
+        x[on], y[on], color="tab:orange", linewidth=1.2, drawstyle="steps-post", marker="o",
+        markersize=7, label="Pareto front of the means", zorder=3,
+    )  # fmt: skip
+    ax.scatter(
+        x[paired], y[paired], s=190, facecolors="none", edgecolors="#1a7f37", linewidths=1.6,
+        label=f"not significantly dominated (paired t-tests, {ALPHA:.0%})", zorder=4,
+    )  # fmt: skip
     ax.set_xlabel(f"{cost} (lower is better)")
     ax.set_ylabel(f"{service} (higher is better)")
-    ax.xaxis.set_major_formatter(_formatter(cost))
-    ax.yaxis.set_major_formatter(_formatter(service))
+    ax.xaxis.set_major_formatter(KpiFormatter(cost))
+    ax.yaxis.set_major_formatter(KpiFormatter(service))
+    _pad_axes(ax, x, y, xerr, yerr)
     _clip_rate_axis(ax, service)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small", frameon=False)
+    fig.legend(loc="outside lower center", ncols=3, fontsize="small", frameon=False)
+    names = [str(p) for p in table["point"]]
+    priority = [0 if p else (1 if o else 2) for p, o in zip(paired, on, strict=True)]
+    placed = place_labels(ax, x, y, names, priority)
+    fig.twin_unlabelled = [n for n, a in zip(names, placed, strict=True) if a is None]  # type: ignore[attr-defined]
     return fig
 
 
-def _figure_sections(result: SweepResult, kpis: list[str]) -> list[str]:
+def _pad_axes(ax: Axes, x: np.ndarray, y: np.ndarray, xerr: np.ndarray, yerr: np.ndarray) -> None:
+    """Room around the points (and their intervals) for labels: 8 % of each span per side."""
+    for values, err, setter in ((x, xerr, ax.set_xlim), (y, yerr, ax.set_ylim)):
+        ok = np.isfinite(values)
+        if not ok.any():
+            continue
+        low = float(np.min(values[ok] - err[0][ok]))
+        high = float(np.max(values[ok] + err[1][ok]))
+        span = high - low if high > low else max(abs(high) * 0.02, 1e-3)
+        setter(low - 0.08 * span, high + 0.08 * span)
+
+
+def place_labels(
+    ax: Axes,
+    x: np.ndarray,
+    y: np.ndarray,
+    names: Sequence[str],
+    priority: Sequence[int] | None = None,
+) -> list[Annotation | None]:
+    """Label each point with its name where the label overlaps no other label, point or edge.
+
+    A greedy search, like adjustText but simple: the layout is fixed first (one draw, then the
+    layout engine is switched off so nothing moves afterwards), then points are labelled in
+    `priority` order (lower first, ties by position) trying `LABEL_RADII` × `_DIRECTIONS`
+    around each, nearest first; a label further away than the first ring gets a thin leader
+    line. A label that fits nowhere is left out (None in the returned list, in `names` order).
+    """
+    fig = ax.figure
+    fig.draw_without_rendering()  # settle the constrained layout before measuring
+    fig.set_layout_engine("none")
+    renderer = fig.canvas.get_renderer()  # type: ignore[attr-defined]
+    frame = ax.get_window_extent(renderer)
+    ok = np.isfinite(x) & np.isfinite(y)
+    centres = ax.transData.transform(np.column_stack([np.where(ok, x, 0), np.where(ok, y, 0)]))
+    radius = 6.0 * fig.dpi / 72.0  # a marker's half-size in pixels, with a margin
+    taken: list[Bbox] = []
+    order = sorted(
+        (i for i in range(len(names)) if ok[i]),
+        key=lambda i: ((priority[i] if priority is not None else 0), x[i], -y[i]),
+    )
+    out: list[Annotation | None] = [None] * len(names)
+    for i in order:
+        for ring, offset in enumerate(LABEL_RADII):
+            label = _try_positions(ax, i, names[i], (x[i], y[i]), offset, ring, renderer)
+            for annotation, box in label:
+                if _fits(box, frame, taken, centres, ok, i, radius):
+                    out[i] = annotation
+                    taken.append(box)
+                    break
+                annotation.remove()
+            if out[i] is not None:
+                break
+    return out
+
+
+def _try_positions(
+    ax: Axes, i: int, name: str, xy: tuple[float, float], offset: float, ring: int, renderer: Any
+) -> Any:
+    """Yield (annotation, its display box) at each direction on one ring, created lazily."""
+    for dx, dy in _DIRECTIONS:
+        norm = math.hypot(dx, dy)
+        annotation = ax.annotate(
+            name,
+            xy,
+            xytext=(offset * dx / norm, offset * dy / norm),
+            textcoords="offset points",
+            ha={1: "left", -1: "right", 0: "center"}[dx],
+            va={1: "bottom", -1: "top", 0: "center"}[dy],
+            fontsize="x-small",
+            zorder=5,
+            annotation_clip=False,
+            arrowprops=(
+                {"arrowstyle": "-", "color": "0.55", "linewidth": 0.6, "shrinkA": 0, "shrinkB": 3}
+                if ring > 0
+                else None
+            ),
+        )
+        yield annotation, annotation.get_window_extent(renderer)
+
+
+def _fits(
+    box: Bbox,
+    frame: Bbox,
+    taken: Sequence[Bbox],
+    centres: np.ndarray,
+    ok: np.ndarray,
+    own: int,
+    radius: float,
+) -> bool:
+    """Whether a label box lies inside the axes, clear of other labels and of every marker."""
+    if box.x0 < frame.x0 or box.x1 > frame.x1 or box.y0 < frame.y0 or box.y1 > frame.y1:
+        return False
+    if any(box.overlaps(other) for other in taken):
+        return False
+    for j, (cx, cy) in enumerate(centres):
+        pad = radius if j != own else 0.0  # its own marker: the label may touch, not cover it
+        near = box.x0 - pad < cx < box.x1 + pad and box.y0 - pad < cy < box.y1 + pad
+        if ok[j] and near:
+            return False
+    return True
+
+
+def _figure_sections(result: SweepResult, kpis: list[str], currency: str = "") -> list[str]:
     dims = len(result.grid)
     known = set(result.summary["kpi"])
     out: list[str] = []
@@ -348,18 +937,23 @@ def _figure_sections(result: SweepResult, kpis: list[str]) -> list[str]:
             f"<code>{escape(result.paths[1])}</code>; one panel per combination of "
             f"{others}, all panels of a KPI on one colour scale.</p>",
         ]
-    for kpi in kpis:
-        if kpi not in known:
+    for name in kpis:
+        if name not in known:
             continue
-        what = describe_kpi(kpi)
-        out.append(f"<h3><code>{escape(kpi)}</code></h3>")
+        what = registry.info(name).description
+        out.append(f"<h3><code>{escape(name)}</code></h3>")
         if what:
             out.append(f"<p>{escape(what)}.</p>")
         if dims == 1:
-            out.append(_img(to_png_base64(line_figure(result, kpi)), f"{kpi} by {result.paths[0]}"))
+            out.append(
+                _img(to_png_base64(line_figure(result, name)), f"{name} by {result.paths[0]}")
+            )
         else:
             out.append(
-                _img(to_png_base64(heatmap_figure(result, kpi)), f"Heatmap of {kpi} by point")
+                _img(
+                    to_png_base64(heatmap_figure(result, name, currency)),
+                    f"Heatmap of {name} by point",
+                )
             )
     return out
 
@@ -379,22 +973,26 @@ def _yerr(ci: pd.DataFrame, points: pd.Series, kpi: str, mean: np.ndarray) -> np
     return np.nan_to_num(np.vstack([mean - low, high - mean]), nan=0.0).clip(min=0.0)
 
 
+class RangeLocator(MaxNLocator):
+    """Ticks as `MaxNLocator` places them, but only within [low, high] (a rate's 0 %–100 %)."""
+
+    def __init__(self, low: float, high: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.low, self.high = low, high
+
+    def tick_values(self, vmin: float, vmax: float) -> np.ndarray:
+        """The usual ticks, less those outside the KPI's range."""
+        ticks = super().tick_values(vmin, vmax)
+        eps = 1e-9 * max(1.0, abs(self.high - self.low))
+        return ticks[(ticks >= self.low - eps) & (ticks <= self.high + eps)]
+
+
 def _clip_rate_axis(ax: Axes, kpi: str) -> None:
-    """Keep a rate's y axis within [0 %, 100 %] (plus a hair, so points at 100 % show whole)."""
-    if is_rate(kpi):
+    """Keep a rate's y axis within [0 %, 100 %] (plus a hair, so points at 100 % show whole).
+
+    Its ticks stay inside [0 %, 100 %]: the hair of room never reads as a rate above 100 %.
+    """
+    if registry.info(kpi).is_rate:
         low, high = ax.get_ylim()
         ax.set_ylim(max(low, -0.005), min(high, 1.005))
-
-
-def _formatter(kpi: str) -> FuncFormatter:
-    """Axis labels as the tables show them: percentages for rates, thousands separators else."""
-    if is_rate(kpi):
-        return FuncFormatter(lambda v, _pos: f"{100 * v:.1f}%")
-    if kpi_kind(kpi) == "hours":
-        return FuncFormatter(lambda v, _pos: f"{v:,.1f} h")
-    return FuncFormatter(lambda v, _pos: _plain(v))
-
-
-def _plain(value: Any) -> str:
-    v = float(value)
-    return f"{v:,.0f}" if abs(v) >= 100 else f"{v:,.3g}"
+        ax.yaxis.set_major_locator(RangeLocator(0.0, 1.0, nbins="auto", steps=[1, 2, 2.5, 5, 10]))
