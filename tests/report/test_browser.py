@@ -41,6 +41,9 @@ VARIANTS = """
 variants:
   more_forward_stock:
     policies.forward_replenishment.target: 400
+  lean_forward_stock_and_no_elastic_capacity:
+    policies.forward_replenishment.target: 120
+    sites.factory.elastic: null
 """
 
 
