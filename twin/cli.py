@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from twin import cli_compare, cli_gate, cli_sweep, kpi
+from twin import cli_compare, cli_gate, cli_report, cli_sweep, kpi
 from twin.cli_errors import user_errors
 from twin.cli_options import (
     Kpi,
@@ -42,7 +42,7 @@ app.add_typer(operate_app, name="operate", help="Operating mode: live snapshots 
 app.add_typer(
     plan_app, name="plan", help="Planner optimisations: routes, pre-positioning, network."
 )
-for _module in (cli_compare, cli_sweep, cli_gate):
+for _module in (cli_compare, cli_sweep, cli_gate, cli_report):
     _module.register(app)
 
 

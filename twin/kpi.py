@@ -282,6 +282,8 @@ def format_value(name: str, value: float, decimals: int | None = None, currency:
     if unit == "hours":
         return f"{value:,.1f} h"
     places = decimals_for([value]) if decimals is None else decimals
+    if value == 0 or (unit in ("units", "orders", "count") and abs(value) >= 10):
+        places = 0  # "0", not "0.00"; whole things from 10 up
     text = f"{value:,.{places}f}"
     if unit == "money" and currency:
         return f"-{currency}{text[1:]}" if text.startswith("-") else f"{currency}{text}"
@@ -305,7 +307,7 @@ def format_spread(name: str, half_width: float) -> str:
         return f"± {100.0 * half_width:.1f} pp"
     if unit == "hours":
         return f"± {half_width:,.1f} h"
-    return f"± {half_width:,.{decimals_for([half_width])}f}"
+    return f"± {half_width:,.{0 if half_width == 0 else decimals_for([half_width])}f}"
 
 
 def format_difference(name: str, diff: float, currency: str = "") -> str:

@@ -53,11 +53,11 @@ def test_other_replication_or_seed_other_kpis(tiny: Scenario) -> None:
     assert not same(base, run_replication(reseeded, 0).kpis)
 
 
-def test_detail_does_not_change_kpis(tiny: Scenario) -> None:
+def test_trace_does_not_change_kpis(tiny: Scenario) -> None:
     for rep in range(8):
-        with_detail = run_replication(tiny, rep, detail=True)
-        assert with_detail.detail is not None
-        assert same(with_detail.kpis, run_replication(tiny, rep).kpis), rep
+        with_trace = run_replication(tiny, rep, trace=True)
+        assert with_trace.trace is not None
+        assert same(with_trace.kpis, run_replication(tiny, rep).kpis), rep
 
 
 def test_kpis_csv_identical_for_one_or_two_workers(tiny: Scenario, tmp_path: Path) -> None:

@@ -81,7 +81,8 @@ def test_dask_matches_local(
         assert ex.workers == 2
         result = replicate(tiny, REPS, executor=ex)
     assert_same(result.kpis, serial)
-    assert result.detail is not None  # replication 0's time series came back from a worker
+    assert len(result.traces) == REPS  # every replication's trace came back from a worker
+    assert result.axes is not None
 
 
 def test_make_executor_with_a_scheduler_runs_on_dask(

@@ -16,38 +16,12 @@ if TYPE_CHECKING:
 
 
 @dataclass(frozen=True)
-class Detail:
-    """Time series of one replication, for plots.
-
-    - `stock`: columns `time` (h), `warehouse`, `role`, `units` (on hand over all SKUs), hourly.
-    - `backlog`: columns `time` (h), `units` (open backorder units), one row per change (a step
-      function: the value holds until the next row).
-    - `demand`: columns `time` (h, start of a 15-minute bin), `channel` (`baseline` or the
-      livestream's name), `orders`.
-    - `costs`: cost part → amount over the run (the `cost_*` KPIs without `cost_total`).
-    - `cost_table`: columns `part`, `site`, `day`, `amount`: where and when each cost arose.
-    - `disruptions`: columns `kind`, `target`, `start`, `end`, `severity`.
-    - `events`: columns `name`, `start`, `duration`, `decay` (h) and `uplift` (the multiplier M
-      drawn for this replication).
-    """
-
-    stock: pd.DataFrame
-    backlog: pd.DataFrame
-    demand: pd.DataFrame
-    costs: dict[str, float]
-    events: pd.DataFrame
-    cost_table: pd.DataFrame = field(default_factory=pd.DataFrame)
-    disruptions: pd.DataFrame = field(default_factory=pd.DataFrame)
-
-
-@dataclass(frozen=True)
 class ReplicationResult:
-    """What one replication returns: its index, its seed, its KPIs and (optionally) its detail."""
+    """What one replication returns: its index, its seed, its KPIs and (optionally) its trace."""
 
     replication: int
     seed: int
     kpis: dict[str, float]
-    detail: Detail | None = None
     trace: Trace | None = None
     axes: TraceAxes | None = None
     """The names along the trace's axes (replication 0 only: the same for every replication)."""
@@ -60,7 +34,6 @@ class RunResult:
     - `kpis`: one row per replication: `replication`, `seed`, then one column per KPI.
     - `summary`: one row per KPI (index `kpi`): `mean`, `std`, `n`, `half_width` (Student t, 95 %),
       `ci_low`, `ci_high`.
-    - `detail`: the time series of replication 0.
     - `traces`: every replication's `Trace` (stock, backlog, load, causes, ...), in order, and
       `axes` the names along their axes; empty when the run did not record them.
     - `report`: what the report needs of the scenario beyond KPIs (targets, currency, calendar
@@ -70,7 +43,6 @@ class RunResult:
     scenario: str
     kpis: pd.DataFrame
     summary: pd.DataFrame
-    detail: Detail | None = None
     meta: dict[str, object] = field(default_factory=dict)
     traces: list[Trace] = field(default_factory=list)
     axes: TraceAxes | None = None

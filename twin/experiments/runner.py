@@ -36,13 +36,12 @@ class Task:
 
     scenario: Scenario
     replication: int
-    detail: bool = False
     trace: bool = False
 
 
 def run_task(task: Task) -> ReplicationResult:
     """Run one task (a module-level function, so process pools and dask can ship it)."""
-    return run_replication(task.scenario, task.replication, task.detail, task.trace)
+    return run_replication(task.scenario, task.replication, task.trace)
 
 
 @dataclass(frozen=True)
@@ -75,14 +74,11 @@ def run_designs(
     executor: Executor | None = None,
     precision: Precision | None = None,
     progress: Progress | None = None,
-    detail: bool = False,
     trace: bool = False,
 ) -> tuple[dict[str, list[ReplicationResult]], dict[str, object]]:
-    """Replications 0..n-1 of every design, with time series and traces when asked.
+    """Replications 0..n-1 of every design, each with its `Trace` if `trace`.
 
-    Replication 0 carries its time series if `detail`, every replication its `Trace` if `trace`.
-    The time series is megabytes on the flagship and a trace some hundred kilobytes, so only a
-    caller that plots them asks for them.
+    A trace is some hundred kilobytes on the flagship, so only a caller that reports it asks.
 
     Returns the results per design, in replication order, and what the stopping rule did
     (`replications`, and with a precision target `precision_reached` and `relative_half_width`).
@@ -102,7 +98,7 @@ def run_designs(
         done = 0
         while True:
             tasks = [
-                Task(scenario, r, detail and r == 0, trace)
+                Task(scenario, r, trace)
                 for scenario in designs.values()
                 for r in range(done, n)
             ]
@@ -170,15 +166,14 @@ def replicate(
     ex = executor if executor is not None else LocalExecutor(workers)
     with nullcontext() if executor is not None else _closing(ex):
         by_design, meta = run_designs(
-            {scenario.name: scenario}, reps, ex, precision, progress, detail=True, trace=True
+            {scenario.name: scenario}, reps, ex, precision, progress, trace=True
         )
     results = by_design[scenario.name]
     kpis = kpi_frame(results)
     return RunResult(
         scenario=scenario.name,
         kpis=kpis,
-        summary=summarise(kpis),
-        detail=results[0].detail,
+        summary=summarise(kpis, targets=dict(scenario.targets)),
         meta={"horizon_h": scenario.horizon, "seed": scenario.seed, **meta},
         traces=[r.trace for r in results if r.trace is not None],
         axes=results[0].axes,
@@ -198,6 +193,9 @@ def report_settings(scenario: Scenario) -> dict[str, object]:
         "prices": {k: sku.price for k, sku in scenario.skus.items()},
         "locations": {sid: list(site.location) for sid, site in scenario.sites.items()},
         "kinds": {sid: site.kind for sid, site in scenario.sites.items()},
+        "featured": {
+            name: list(live.featured) for name, live in scenario.demand.livestreams.items()
+        },
     }
 
 
@@ -210,19 +208,21 @@ def _closing(executor: Executor) -> Iterator[Executor]:
 
 
 def write_outputs(result: RunResult, out: Path) -> dict[str, Path]:
-    """Write kpis.csv, summary.csv and report.html into `out` (each replaced whole)."""
-    from twin.report import write_report
+    """Write the results folder (`twin.report.results_io`) into `out`.
 
+    Every file is rendered in memory first, then each replaced whole (temp file and rename), so
+    a failure while rendering leaves the previous results untouched.
+    """
+    from twin.report.html import write_atomic
+    from twin.report.results_io import encode, results_of
+    from twin.report.run_report import render
+
+    results = results_of(result)
+    files = encode(results, render(results))
     out.mkdir(parents=True, exist_ok=True)
-    paths = {
-        "kpis": out / "kpis.csv",
-        "summary": out / "summary.csv",
-        "report": out / "report.html",
-    }
-    _atomic_csv(result.kpis, paths["kpis"], index=False)
-    _atomic_csv(result.summary, paths["summary"], index=True)
-    write_report(result, paths["report"])
-    return paths
+    for name, data in files.items():
+        write_atomic(out / name, data)
+    return {name.split(".")[0]: out / name for name in files}
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path, index: bool) -> None:

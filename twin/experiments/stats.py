@@ -44,11 +44,59 @@ def relative_half_width(values: np.ndarray, level: float = 0.95) -> float:
     return hw / mean
 
 
-def summarise(kpis: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
-    """One row per KPI column: mean, std, n, half_width and the interval clipped to the KPI's range.
+BOOTSTRAP_RESAMPLES = 4999
+BOOTSTRAP_SEED = 20261111
+"""Bootstrap resampling uses its own fixed seed, so a summary is the same bits every time."""
+
+
+def bootstrap_interval(values: np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Bootstrap percentile interval of the mean (NaN, NaN with fewer than two values).
+
+    For lopsided or bounded KPIs (many runs lose nothing, a few lose a lot) the t interval is
+    symmetric around the mean and can leave the possible range; the percentile interval follows
+    the skew and stays inside the values seen.
+    """
+    from scipy import stats
+
+    finite = values[np.isfinite(values)]
+    if len(finite) < 2:
+        return math.nan, math.nan
+    if np.all(finite == finite[0]):
+        return float(finite[0]), float(finite[0])
+    res = stats.bootstrap(
+        (finite,),
+        np.mean,
+        confidence_level=level,
+        n_resamples=BOOTSTRAP_RESAMPLES,
+        method="percentile",
+        vectorized=True,
+        rng=np.random.default_rng(BOOTSTRAP_SEED),
+    )
+    return float(res.confidence_interval.low), float(res.confidence_interval.high)
+
+
+def share_interval(k: int, n: int, level: float = 0.95) -> tuple[float, float]:
+    """Wilson score interval of a share k/n (e.g. the probability a target is met)."""
+    from scipy import stats
+
+    if n == 0:
+        return math.nan, math.nan
+    ci = stats.binomtest(k, n).proportion_ci(confidence_level=level, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
+def summarise(
+    kpis: pd.DataFrame, level: float = 0.95, targets: dict[str, object] | None = None
+) -> pd.DataFrame:
+    """One row per KPI column: mean, std, n, t interval, quantiles, bootstrap interval, targets.
 
     `half_width` is the plain t value; `ci_low`/`ci_high` are intersected with the KPI's range so
     that a fill-rate interval never reads above 100 % (the intersection keeps its coverage).
+    `p10`/`p50`/`p90` are quantiles across replications; `boot_low`/`boot_high` the bootstrap
+    percentile interval of the mean; `ci_method` names the interval the report leads with
+    (`bootstrap` for KPIs the registry marks skewed or bounded, else `t`). With `targets`
+    (KPI → an object with `met(value)`), `p_target` is the share of replications meeting the
+    KPI's target and `p_target_low`/`p_target_high` its Wilson interval.
     """
     rows = []
     for name in kpis.columns:
@@ -68,9 +116,38 @@ def summarise(kpis: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
                 "half_width": hw,
                 "ci_low": max(low, mean - hw) if math.isfinite(hw) else math.nan,
                 "ci_high": min(high, mean + hw) if math.isfinite(hw) else math.nan,
+                **_spread(name, finite, level),
+                **_target(finite, (targets or {}).get(name), level),
             }
         )
     return pd.DataFrame(rows).set_index("kpi")
+
+
+def _spread(name: str, finite: np.ndarray, level: float) -> dict[str, object]:
+    """Quantiles across replications and the bootstrap interval of the mean."""
+    if len(finite):
+        p10, p50, p90 = (float(q) for q in np.percentile(finite, [10, 50, 90]))
+    else:
+        p10 = p50 = p90 = math.nan
+    boot_low, boot_high = bootstrap_interval(finite, level)
+    return {
+        "p10": p10,
+        "p50": p50,
+        "p90": p90,
+        "boot_low": boot_low,
+        "boot_high": boot_high,
+        "ci_method": "bootstrap" if kpi.info(name).skewed else "t",
+    }
+
+
+def _target(finite: np.ndarray, target: object, level: float) -> dict[str, float]:
+    """Share of replications meeting `target` with its Wilson interval (NaN without a target)."""
+    if target is None:
+        return {"p_target": math.nan, "p_target_low": math.nan, "p_target_high": math.nan}
+    met = int(sum(bool(target.met(float(v))) for v in finite))  # type: ignore[attr-defined]
+    low, high = share_interval(met, len(finite), level)
+    share = met / len(finite) if len(finite) else math.nan
+    return {"p_target": share, "p_target_low": low, "p_target_high": high}
 
 
 def paired_difference(base: np.ndarray, other: np.ndarray, level: float = 0.95) -> dict[str, float]:

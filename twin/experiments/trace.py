@@ -13,10 +13,10 @@ Cause attribution is a rule chain on recorded state, first match wins (see docs/
 2. for an order that waited for stock at a forward site while a central site held its SKU:
    `line-haul capacity` when a line-haul departure to the site within the previous day left full
    or was cut, else `no stock at site` (the stock was in the network but not placed here);
-3. for an order that waited while no central site held its SKU: `supplier` when a supplier outage
-   or lead-time spike was active in the previous 3 days, `factory capacity` when the factory's
-   regular lines ran ≥ 90 % in the previous day, `disruption` when a line was down, else
-   `upstream empty` (the plan did not make or buy enough in time);
+3. for an order that waited while no central site held its SKU: `supplier` when the factories'
+   components could not make what was ordered of the SKU (components short), `factory capacity`
+   when the factory's regular lines ran ≥ 90 % in the previous day, `disruption` when a line was
+   down, else `upstream empty` (the plan did not make or buy enough in time);
 4. for an order served from stock but late: `pick/pack queue` when the pick/pack wait on arrival
    was at least half its time before leaving, `last-mile wave` when it then waited over an hour
    for a wave, else `last-mile transit`.
@@ -52,10 +52,11 @@ CAUSES = (
 FULL = 0.99
 """A departure loaded to this share of its capacity counts as full."""
 FACTORY_SATURATED = 0.9
-SUPPLIER_LOOKBACK_H = 72.0
 LINEHAUL_LOOKBACK_H = 24.0
 FACTORY_LOOKBACK_H = 24.0
 CHANNELS = ("baseline", "live")
+PULSE_WINDOW_AFTER_H = 48.0
+"""A pulse's window runs at most this long after it ends (or to the next pulse, or the horizon)."""
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ class Trace:
     - `returns` [2, 5] per channel (baseline, live): delivered units, units to be returned,
       received by the horizon, still to come, refunds still owed;
     - `restock_pending` expected units put back into stock from returns still to come;
-    - `uplift` [P] the multiplier each pulse drew.
+    - `uplift` [P] the multiplier each pulse drew;
+    - `pulse_short` [P, W, K] lost + late units of orders placed in each pulse's window (from its
+      start to the next pulse's start or the horizon, at most `PULSE_WINDOW_AFTER_H` after it ends).
     """
 
     grid: np.ndarray
@@ -101,6 +104,7 @@ class Trace:
     returns: np.ndarray
     restock_pending: np.ndarray
     uplift: np.ndarray
+    pulse_short: np.ndarray
 
     @property
     def nbytes(self) -> int:
@@ -230,7 +234,37 @@ def trace_of(record: RunRecord) -> Trace:
         returns=returns_by_channel(record).astype(np.float32),
         restock_pending=np.array([restock_pending(record)], np.float32),
         uplift=np.array([p.uplift for p in record.pulses], np.float32),
+        pulse_short=_pulse_short(record, lost_order | late_order).astype(np.float32),
     )
+
+
+def pulse_window_ends(
+    starts: list[float], ends: list[float], horizon: float
+) -> list[float]:
+    """Where each pulse's window ends: the next pulse's start, the horizon, or 48 h after it ends."""
+    out = []
+    for s, e in zip(starts, ends, strict=True):
+        nxt = min([x for x in starts if x > s] + [horizon])
+        out.append(min(nxt, e + PULSE_WINDOW_AFTER_H))
+    return out
+
+
+def _pulse_short(record: RunRecord, short: np.ndarray) -> np.ndarray:
+    """Lost + late units per pulse window × site × SKU."""
+    book, o = record.book, record.outcomes
+    owner, line_sku, line_qty, _ = book.lines()
+    pulses = record.pulses
+    stops = pulse_window_ends(
+        [p.start for p in pulses], [p.end for p in pulses], record.horizon_h
+    )
+    out = np.zeros((len(pulses), len(record.warehouses), len(record.skus)))
+    t = book.time[owner]
+    site = o.warehouse[owner]
+    hit = short[owner] & (site >= 0)
+    for i, (p, stop) in enumerate(zip(pulses, stops, strict=True)):
+        sel = hit & (t >= p.start) & (t < stop)
+        np.add.at(out[i], (site[sel], line_sku[sel]), line_qty[sel])
+    return out
 
 
 def _sum3(
@@ -316,7 +350,8 @@ def _causes(record: RunRecord, waited: np.ndarray, affected: np.ndarray) -> np.n
             mine = w == record.warehouses.index(target)
             closed |= mine & _active(t, wins)
     linehaul_full = _linehaul_full(record, t, w)
-    supplier = _supplier_trouble(record, t)
+    short = samples.makeable[gi, k] < np.maximum(samples.to_make[gi, k], 1.0)
+    supplier = short & (samples.to_make[gi, k] > 0) | (samples.makeable[gi, k] <= 0)
     line_down = np.zeros(len(idx), bool)
     for wins in _windows(record, ("line_down",)).values():
         line_down |= _active(t, wins, FACTORY_LOOKBACK_H)
@@ -362,16 +397,6 @@ def _linehaul_full(record: RunRecord, t: np.ndarray, w: np.ndarray) -> np.ndarra
         lane = name.split("@", 1)[0]
         hit |= _active(t, cuts.get(lane, []))
         out |= mine & hit
-    return out
-
-
-def _supplier_trouble(record: RunRecord, t: np.ndarray) -> np.ndarray:
-    """Whether any supplier outage or lead-time spike overlapped the 3 days before t."""
-    out = np.zeros(len(t), bool)
-    for wins in _windows(record, ("supplier_outage", "lead_time_spike")).values():
-        out |= _active(t, wins, SUPPLIER_LOOKBACK_H)
-    for supplier in record.outages:
-        out |= _active(t, supplier, SUPPLIER_LOOKBACK_H)
     return out
 
 

@@ -191,7 +191,7 @@ class Factory:
 
     # -- production ---------------------------------------------------------------------------
 
-    def _feasible(self, sku: int) -> int:
+    def feasible(self, sku: int) -> int:
         """Units of `sku` the component stock allows."""
         limit = math.inf
         for comp, per_unit in self.bom[sku]:
@@ -203,7 +203,7 @@ class Factory:
             rate = line.rates[job.sku]
             if job.unassigned <= 0 or rate <= 0:
                 continue
-            lot = min(job.unassigned, max(1, math.ceil(rate * LOT_HOURS)), self._feasible(job.sku))
+            lot = min(job.unassigned, max(1, math.ceil(rate * LOT_HOURS)), self.feasible(job.sku))
             if lot > 0:
                 return job, lot
         return None

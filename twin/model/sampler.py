@@ -21,8 +21,10 @@ import simpy
 
 if TYPE_CHECKING:
     from twin.model.factory import Factory
-    from twin.model.warehouse import PickPack, Warehouse
+    from twin.model.warehouse import Warehouse
 
+MAKEABLE_CAP = 1.0e7
+"""Units a SKU without components (no bill of materials) counts as makeable."""
 FINE_STEP_H = 0.25
 """Sampling step through a pulse (hours)."""
 FINE_BEFORE_H = 1.0
@@ -51,7 +53,9 @@ class Samples:
       inspectors per warehouse) or, for factories, of regular line-hours worked in the interval
       up to the next sample; `resources` names each row (`pick_pack:<site>`,
       `inspection:<site>`, `factory:<site>`, `elastic:<site>`);
-    - `queue_h`: [warehouse, time] hours an order arriving then would wait for pick/pack.
+    - `queue_h`: [warehouse, time] hours an order arriving then would wait for pick/pack;
+    - `makeable`, `to_make`: [time, SKU] units the factories' components allow (capped at
+      `MAKEABLE_CAP`), and units ordered from the factories and not yet made.
     """
 
     grid: np.ndarray
@@ -61,11 +65,8 @@ class Samples:
     resources: tuple[str, ...]
     busy: np.ndarray
     queue_h: np.ndarray
-
-
-def _busy_share(pp: PickPack, t: float) -> float:
-    """Share of a FCFS pool's servers busy at `t`."""
-    return sum(1 for free in pp._free if free > t) / pp.workers
+    makeable: np.ndarray
+    to_make: np.ndarray
 
 
 class Sampler:
@@ -89,6 +90,9 @@ class Sampler:
         self.resources = tuple(names)
         self.busy = np.full((len(names), t), np.nan, np.float32)
         self._line_hours = np.zeros((len(factories), t), np.float64)
+        self.makeable = np.zeros((t, n_skus), np.float32)
+        self.to_make = np.zeros((t, n_skus), np.float32)
+        self.n_skus = n_skus
 
     def process(self, env: simpy.Environment) -> Generator[simpy.Event, None, None]:
         """The SimPy process: sample at each grid time."""
@@ -104,14 +108,17 @@ class Sampler:
             self.backlog[i, w] = wh.backlog
             self.inbound[i, w] = wh.inbound
             self.queue_h[w, i] = wh.pick_pack.wait(t)
-            self.busy[row, i] = _busy_share(wh.pick_pack, t)
+            self.busy[row, i] = wh.pick_pack.busy_at(t)
             row += 1
         for wh in self.warehouses:
             if wh.inspect is not None:
-                self.busy[row, i] = _busy_share(wh.inspect, t)
+                self.busy[row, i] = wh.inspect.busy_at(t)
                 row += 1
         for f, factory in enumerate(self.factories):
             self._line_hours[f, i] = factory.regular_busy_hours
+            for k in range(self.n_skus):
+                self.makeable[i, k] += min(factory.feasible(k), MAKEABLE_CAP)
+            self.to_make[i] += factory.queued
         row += len(self.factories)
         for factory in self.factories:
             if factory.elastic_spec is not None:
@@ -139,4 +146,6 @@ class Sampler:
             self.resources,
             self.busy,
             self.queue_h,
+            self.makeable,
+            self.to_make,
         )

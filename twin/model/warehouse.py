@@ -36,6 +36,10 @@ class PickPack:
         """Hours an order arriving at `t` would queue before its pick/pack starts (closures aside)."""
         return max(0.0, self._free[0] - t)
 
+    def busy_at(self, t: float) -> float:
+        """Share of the servers busy at `t` (work already queued counts)."""
+        return sum(1 for free in self._free if free > t) / self.workers
+
     def serve(self, t: float) -> float:
         """Queue an order arriving at `t`; return when its pick/pack is done."""
         start = heapq.heappop(self._free)

@@ -118,7 +118,6 @@ class RunRecord:
     pick_pack_capacity: float
     factory_busy: float
     factory_capacity: float
-    stock_samples: list[tuple[float, str, int]]
     decisions: list[tuple[float, str, Any]]
     routing: dict[str, float]
     """Routed last mile totals (`waves`, `vehicles`, `km`, `fallbacks`); empty when no lane routes."""
@@ -154,10 +153,9 @@ def event_times(world_pulses: list[Pulse], disruptions: list[disruption.Disrupti
 class World:
     """One replication of a scenario: build with the replication index, then `run()`."""
 
-    def __init__(self, scenario: Scenario, replication: int = 0, detail: bool = False) -> None:
+    def __init__(self, scenario: Scenario, replication: int = 0) -> None:
         self.scenario = scenario
         self.replication = replication
-        self.detail = detail
         self.horizon = scenario.horizon
         self.env = simpy.Environment()
         self.streams = Streams.for_replication(scenario.seed, replication)
@@ -230,7 +228,6 @@ class World:
         self._deadlines: list[tuple[float, int]] = []
         days = int(self.horizon // 24.0) + 1
         self._last_mile_cost = [[0.0] * days for _ in self.warehouses]
-        self._stock_samples: list[tuple[float, str, int]] = []
         self._inspection = {
             w.id: self.streams.get(f"warehouse/{w.id}/inspection") for w in self.warehouses
         }
@@ -1044,13 +1041,6 @@ class World:
         for name, policy in policies:
             self.execute(policy.decide(self.snapshot()), name)
 
-    def _sample_stock(self) -> Generator[simpy.Event, None, None]:
-        while True:
-            t = self.env.now
-            for w in self.warehouses:
-                self._stock_samples.append((t, w.id, sum(w.stock)))
-            yield self.env.timeout(1.0)
-
     # -- the run --------------------------------------------------------------------------------
 
     def run(self) -> RunRecord:
@@ -1070,8 +1060,6 @@ class World:
         """Start the world's processes (once)."""
         env = self.env
         env.process(self.sampler.process(env))
-        if self.detail:
-            env.process(self._sample_stock())
         for name, period, policy in self.policies:
             env.process(self._review(name, period, policy))
         reactive = [(n, p) for n, _, p in self.policies if self.scenario.policies[n].on_events]
@@ -1116,7 +1104,6 @@ class World:
             pick_pack_capacity=sum(w.pick_pack.workers for w in self.warehouses) * h,
             factory_busy=sum(f.regular_busy_hours for f in self.factories.values()),
             factory_capacity=sum(f.regular_lines for f in self.factories.values()) * h,
-            stock_samples=self._stock_samples,
             decisions=led.decisions,
             routing=self._routing_totals(),
             samples=self.sampler.finish(h),
@@ -1283,6 +1270,6 @@ class World:
         return out
 
 
-def simulate(scenario: Scenario, replication: int = 0, detail: bool = False) -> RunRecord:
+def simulate(scenario: Scenario, replication: int = 0) -> RunRecord:
     """Run one replication of `scenario`."""
-    return World(scenario, replication, detail).run()
+    return World(scenario, replication).run()

@@ -88,6 +88,7 @@ table.verdict td.changed { background: #e8f0fb; }
 table.verdict td.ns { background: #f4f4f4; }
 table.verdict .diff { font-weight: 600; font-size: 0.95rem; }
 table.verdict .sub { display: block; font-size: 0.78rem; }
+table.verdict .sub span, table.verdict .diff span { white-space: nowrap; }
 .legend { font-size: 0.82rem; color: #555; }
 table.designs, table.differences, table.means { width: 100%; }
 table.designs td, table.designs code { overflow-wrap: anywhere; }

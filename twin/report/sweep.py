@@ -36,6 +36,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import Normalize
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
+from matplotlib.text import Text
 from matplotlib.ticker import Formatter, MaxNLocator
 
 from twin import kpi as registry
@@ -66,7 +67,7 @@ MAX_FACET_COLUMNS = 4
 MAX_VERDICT_ROWS = 12
 """Points the verdict table lists; on a larger grid it lists the not-dominated points only."""
 
-LABEL_RADII = (5.0, 12.0, 20.0, 30.0, 42.0)
+LABEL_RADII = (7.0, 14.0, 22.0, 32.0, 44.0)
 """Offsets (points) at which a Pareto label is tried around its point, nearest first."""
 
 _DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
@@ -95,6 +96,7 @@ table.verdict td.changed { background: #e8f0fb; }
 table.verdict td.ns { background: #f4f4f4; }
 table.verdict .diff { font-weight: 600; font-size: 0.95rem; }
 table.verdict .sub { display: block; font-size: 0.78rem; }
+table.verdict .sub span, table.verdict .diff span { white-space: nowrap; }
 .legend { font-size: 0.82rem; color: #555; }
 table.points { width: 100%; font-size: 0.88rem; }
 table.points th, table.points td { padding: 0.3rem 0.45rem; }
@@ -846,7 +848,7 @@ def place_labels(
     frame = ax.get_window_extent(renderer)
     ok = np.isfinite(x) & np.isfinite(y)
     centres = ax.transData.transform(np.column_stack([np.where(ok, x, 0), np.where(ok, y, 0)]))
-    radius = 6.0 * fig.dpi / 72.0  # a marker's half-size in pixels, with a margin
+    radius = 8.0 * fig.dpi / 72.0  # a ringed marker's half-size in pixels
     taken: list[Bbox] = []
     order = sorted(
         (i for i in range(len(names)) if ok[i]),
@@ -889,7 +891,8 @@ def _try_positions(
                 else None
             ),
         )
-        yield annotation, annotation.get_window_extent(renderer)
+        annotation.update_positions(renderer)  # places the text (done at draw time otherwise)
+        yield annotation, Text.get_window_extent(annotation, renderer)  # the text, not its leader
 
 
 def _fits(
