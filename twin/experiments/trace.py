@@ -7,7 +7,7 @@ lane, and the returns still to come. Every replication returns one (a few hundre
 flagship), so the report reads the spread across all replications, never one replication as if it
 were typical. `stack` and `unstack` turn a list of traces into one dict of arrays (for `npz`).
 
-Cause attribution is a rule chain on recorded state, first match wins (see docs/architecture.md):
+Cause attribution is a rule chain on recorded state, first match wins (README, "The run report"):
 
 1. `closure`: the order's warehouse was closed when the order came;
 2. for an order that waited for stock at a forward site while a central site held its SKU:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 from matplotlib import colormaps
 from matplotlib.colors import to_hex
 
+WAITING = "#222222"
+"""Units of orders waiting for stock: near-black, dashed, so no site's colour stands for it."""
 BASELINE = "#7f7f7f"
 """Baseline demand is grey: livestreams are what stands out."""
 LIVE_BAND = "#f2b134"
@@ -38,9 +40,13 @@ def _cycle(names: Sequence[str], cmap: str) -> dict[str, str]:
     return {name: to_hex(colours[i % len(colours)]) for i, name in enumerate(names)}
 
 
+SITE_CYCLE = ("#1f77b4", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
+"""tab10 without its orange, red and grey, which mean the livestream band, disruptions and waits."""
+
+
 def site_colours(sites: Sequence[str]) -> dict[str, str]:
-    """A colour per warehouse (tab10, in file order)."""
-    return _cycle(sites, "tab10")
+    """A colour per warehouse (in file order), never one that means something else."""
+    return {site: SITE_CYCLE[i % len(SITE_CYCLE)] for i, site in enumerate(sites)}
 
 
 def sku_colours(skus: Sequence[str]) -> dict[str, str]:

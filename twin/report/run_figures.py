@@ -70,16 +70,19 @@ def fan_figure(results: Results, pulse: str, skus: list[str]) -> Figure:
             b = a.twinx()  # units waiting can be 10x the shelf: their own scale, on the right
             for target, series, colour in (
                 (a, results.arrays["on_hand"][:, inside, w, k], colours[site]),
-                (b, results.arrays["backlog"][:, inside, w, k], palette.DISRUPTION),
+                (b, results.arrays["backlog"][:, inside, w, k], palette.WAITING),
             ):
                 p10, p50, p90 = np.percentile(series, [10, 50, 90], axis=0)
-                target.fill_between(t, p10, p90, color=colour, alpha=0.22, linewidth=0, step="post")
-                target.step(t, p50, where="post", color=colour, linewidth=1.3)
+                waiting = colour == palette.WAITING
+                target.fill_between(t, p10, p90, color=colour, alpha=0.12 if waiting else 0.25,
+                                    linewidth=0, step="post")
+                target.step(t, p50, where="post", color=colour, linewidth=1.2,
+                            linestyle="--" if waiting else "-")
                 target.set_ylim(bottom=0, top=max(float(p90.max()) * 1.08, 1.0))
                 target.yaxis.set_major_locator(MaxNLocator(3))
                 target.yaxis.set_major_formatter(lambda x, _p: compact_tick(x))
                 target.tick_params(labelsize=6.5, length=2, pad=1)
-            b.tick_params(axis="y", colors=palette.DISRUPTION)
+            b.tick_params(axis="y", colors=palette.WAITING)
             a.set_xlim(lo, hi)
             a.xaxis.set_major_locator(MultipleLocator(12.0, offset=start % 12.0))
             a.tick_params(axis="x", labelsize=6.5, length=2, pad=1)
@@ -92,8 +95,8 @@ def fan_figure(results: Results, pulse: str, skus: list[str]) -> Figure:
             if w == 0:
                 a.set_ylabel(sku, fontsize=8)
     fig.suptitle(
-        f"{pulse}: units on the shelf (site colour, left axis) and units of orders waiting (red, "
-        f"right axis), P10–P90 band and P50 over {results.n} runs; hours from the pulse's start",
+        f"{pulse}: units on the shelf (site colour, left axis) and units of orders waiting (black, "
+        f"dashed, right axis), P10–P90 band and P50 over {results.n} runs; hours from its start",
         fontsize=9,
     )
     return fig

@@ -347,8 +347,8 @@ def _fans(results: Results) -> list[dict[str, object]]:
                 "pulse": pulse,
                 "caption": (
                     f"The SKUs {pulse} features, at every warehouse, from 6 h before to 36 h after "
-                    f"it starts: units on the shelf and units of orders waiting, P10–P90 band "
-                    f"and P50 over {results.n} runs."
+                    f"it starts: units on the shelf (the warehouse's colour) and units of orders "
+                    f"waiting (black, dashed), P10–P90 band and P50 over {results.n} runs."
                 ),
                 "img": _img(
                     run_figures.fan_figure(results, pulse, skus),
