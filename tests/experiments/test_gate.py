@@ -197,6 +197,19 @@ def test_a_rule_on_an_unknown_kpi_exits_2_naming_the_rule(tmp_path: Path) -> Non
         gate(load_scenario(TINY), load_scenario(TINY), load_rules(rules))
 
 
+def test_a_rule_guarding_the_wrong_way_is_named() -> None:
+    """The registry says which way each KPI is better: a drop rule on a cost guards nothing."""
+    rules = rules_from_data(
+        {"rules": {"cost_total": {"max_drop": 10}, "fill_rate": {"max_rise": 0.1}}}, "r.yaml"
+    )
+    tiny = load_scenario(TINY)
+    with pytest.raises(ConfigError) as caught:
+        gate(tiny, tiny, rules, reps=2)
+    text = str(caught.value)
+    assert "r.yaml: rules.cost_total.max_drop guards the wrong way: cost_total is better when lower" in text
+    assert "rules.fill_rate.max_rise guards the wrong way" in text and "use max_drop" in text
+
+
 def test_a_kpi_of_the_candidate_only_is_named() -> None:
     rules = rules_from_data({"rules": {"otd_disrupted": {"max_drop": 0}}}, "r.yaml")
     tiny = load_scenario(TINY)

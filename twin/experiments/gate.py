@@ -237,7 +237,20 @@ def check_kpis(
     """Every rule names a KPI of every design (`known`: design → KPI names, None if unknown)."""
     import difflib
 
+    from twin import kpi
+
     lines = []
+    for name, tolerance in rules.rules.items():
+        better = kpi.info(name).better
+        if better is not None and (better == "higher") != tolerance.higher_is_better:
+            use = "max_drop or max_drop_pct" if better == "higher" else "max_rise or max_rise_pct"
+            lines.append(
+                problem(
+                    rules.source,
+                    ("rules", name, tolerance.kind),
+                    f"guards the wrong way: {name} is better when {better}; use {use}",
+                )
+            )
     for name in rules.rules:
         missing = [d for d, names in known.items() if names is not None and name not in names]
         if not missing:
