@@ -118,6 +118,9 @@ def test_units_and_money_formats() -> None:
     assert kpi.format_value("cost_warehouse_fixed", 0.0) == "0"
     assert kpi.format_spread("fill_rate", 0.0981) == "± 9.8 pp"
     assert kpi.format_difference("otd", -0.012) == "−1.2 pp"
+    assert kpi.format_difference("otd", -0.0001) == "±0.0 pp"  # never "−0.0"
+    assert kpi.format_difference("cost_total", 12_000.4, currency="¥") == "+¥12,000"
+    assert kpi.format_spread("cost_total", 180_040.0, currency="¥") == "± ¥180,040"
     assert kpi.format_ci("fill_rate", 0.74, 0.912) == "[74.0%, 91.2%]"
 
 

@@ -298,7 +298,7 @@ def format_ci(name: str, low: float, high: float, currency: str = "") -> str:
     return f"[{format_value(name, low, places, currency)}, {format_value(name, high, places, currency)}]"
 
 
-def format_spread(name: str, half_width: float) -> str:
+def format_spread(name: str, half_width: float, currency: str = "") -> str:
     """A ± half-width in the KPI's own unit: percentage points for rates (`± 9.8 pp`)."""
     if not math.isfinite(half_width):
         return ""
@@ -307,21 +307,25 @@ def format_spread(name: str, half_width: float) -> str:
         return f"± {100.0 * half_width:.1f} pp"
     if unit == "hours":
         return f"± {half_width:,.1f} h"
-    return f"± {half_width:,.{0 if half_width == 0 else decimals_for([half_width])}f}"
+    text = f"{half_width:,.{0 if half_width == 0 else decimals_for([half_width])}f}"
+    return f"± {currency if unit == 'money' else ''}{text}"
 
 
 def format_difference(name: str, diff: float, currency: str = "") -> str:
-    """A signed change of a KPI: `+1.2 pp`, `−3.5 h`, `+¥12,000`."""
+    """A signed change of a KPI: `+1.2 pp`, `−3.5 h`, `+¥12,000`; `±0.0 pp` when it rounds to 0."""
     if not math.isfinite(diff):
         return MISSING
-    sign = "+" if diff > 0 else ("−" if diff < 0 else "±")
     unit = info(name).unit
     if unit == "share":
-        return f"{sign}{100.0 * abs(diff):.1f} pp"
-    if unit == "hours":
-        return f"{sign}{abs(diff):,.1f} h"
-    text = f"{abs(diff):,.{decimals_for([diff])}f}"
-    return f"{sign}{currency if unit == 'money' else ''}{text}"
+        text, shown = f"{100.0 * abs(diff):.1f} pp", round(100.0 * diff, 1)
+    elif unit == "hours":
+        text, shown = f"{abs(diff):,.1f} h", round(diff, 1)
+    else:
+        places = decimals_for([diff])
+        text = f"{currency if unit == 'money' else ''}{abs(diff):,.{places}f}"
+        shown = round(diff, places)
+    sign = "+" if shown > 0 else ("−" if shown < 0 else "±")
+    return f"{sign}{text}"
 
 
 def backlog_series(record: RunRecord) -> tuple[np.ndarray, np.ndarray]:
