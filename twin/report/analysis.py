@@ -256,6 +256,15 @@ def sku_site_losses(results: Results, top: int = 10) -> pd.DataFrame:
     return frame.sort_values("lost_mean", ascending=False).head(top)
 
 
+def _service(arr: dict[str, np.ndarray], part: tuple[slice | int, ...]) -> tuple[float, float]:
+    """Fill rate and OTD pooled over every run's orders in `part` of the [N, W, G] arrays."""
+    judged = arr["orders_judged"][part].sum()
+    units = arr["units_judged"][part].sum()
+    fill = float(arr["units_filled"][part].sum() / units) if units else math.nan
+    otd = float(arr["orders_on_time"][part].sum() / judged) if judged else math.nan
+    return fill, otd
+
+
 def region_table(results: Results) -> pd.DataFrame:
     """Service by region over all runs: fill rate, OTD, median lead time (P50 of run medians)."""
     ax = results.axes
@@ -263,14 +272,15 @@ def region_table(results: Results) -> pd.DataFrame:
     arr = results.arrays
     rows = []
     for g, region in enumerate(ax.regions):
-        judged = arr["orders_judged"][:, :, g].sum()
-        units = arr["units_judged"][:, :, g].sum()
-        lead = np.nanmedian(np.where(arr["orders_judged"][:, :, g] > 0, arr["lead_p50"][:, :, g], np.nan), axis=1)
+        served = arr["orders_judged"][:, :, g] > 0
+        lead = np.where(served, arr["lead_p50"][:, :, g], np.nan)
+        lead = np.array([np.nanmedian(row) if np.isfinite(row).any() else np.nan for row in lead])
+        fill, otd = _service(arr, (slice(None), slice(None), g))
         rows.append(
             {
                 "region": region,
-                "fill_rate": float(arr["units_filled"][:, :, g].sum() / units) if units else math.nan,
-                "otd": float(arr["orders_on_time"][:, :, g].sum() / judged) if judged else math.nan,
+                "fill_rate": fill,
+                "otd": otd,
                 "lead_time_p50": float(np.nanmedian(lead)) if np.isfinite(lead).any() else math.nan,
                 "lost_units_p50": float(np.median(arr["lost"][:, :, g, :].sum(axis=(1, 2)))),
             }
@@ -285,16 +295,15 @@ def site_table(results: Results) -> pd.DataFrame:
     arr = results.arrays
     rows = []
     for w, site in enumerate(ax.sites):
-        judged = arr["orders_judged"][:, w].sum()
-        units = arr["units_judged"][:, w].sum()
+        fill, otd = _service(arr, (slice(None), w))
         busy = arr["busy"][:, ax.resources.index(f"pick_pack:{site}")]
         rows.append(
             {
                 "site": site,
                 "role": ax.roles[w],
                 "orders_p50": float(np.median(arr["orders_judged"][:, w].sum(axis=1))),
-                "fill_rate": float(arr["units_filled"][:, w].sum() / units) if units else math.nan,
-                "otd": float(arr["orders_on_time"][:, w].sum() / judged) if judged else math.nan,
+                "fill_rate": fill,
+                "otd": otd,
                 "pick_pack_peak": float(np.nanmax(np.nanmean(busy, axis=0))),
                 "lost_units_p50": float(np.median(arr["lost"][:, w].sum(axis=(1, 2)))),
             }

@@ -35,7 +35,7 @@ from twin.config.schema import Scenario
 from twin.experiments.compare import CompareResult
 from twin.kpi import MISSING
 from twin.report import figures
-from twin.report.html import _CSS, kpi_table, write_atomic
+from twin.report.html import _CSS, VERDICT_CSS, kpi_table, write_atomic
 
 MAIN_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "cost_total", "profit")
 """The KPIs a comparison shows first (those the designs have, in this order)."""
@@ -65,31 +65,9 @@ COLOURS: dict[str, str] = {
 }
 """Marker colours of the forest plot by judgement (the HTML uses the same hues)."""
 
-_CSS_MORE = """
-.warning { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5rem 0.8rem;
-           margin: 0.6rem 0; }
-.warning ul { margin: 0.2rem 0 0; padding-left: 1.2rem; }
-#verdict { border: 1px solid #ddd; border-radius: 6px; padding: 0.2rem 1rem 0.6rem;
-           margin: 0.8rem 0 1.5rem; }
-#verdict h2 { margin-top: 0.6rem; }
+_CSS_MORE = VERDICT_CSS + """
 #verdict ul.designs { padding-left: 1.2rem; margin: 0.4rem 0; }
 #verdict ul.designs li { margin: 0.25rem 0; }
-.better { color: #1a7f37; }
-.worse { color: #c0392b; }
-.changed { color: #1f5fa8; }
-.ns { color: #6b6b6b; }
-table.verdict { width: 100%; table-layout: fixed; font-size: 0.85rem; }
-table.verdict th, table.verdict td { padding: 0.3rem 0.4rem; vertical-align: top;
-           overflow-wrap: anywhere; }
-table.verdict td.cell { text-align: right; font-variant-numeric: tabular-nums; }
-table.verdict td.better { background: #e6f4ea; }
-table.verdict td.worse { background: #fdecea; }
-table.verdict td.changed { background: #e8f0fb; }
-table.verdict td.ns { background: #f4f4f4; }
-table.verdict .diff { font-weight: 600; font-size: 0.95rem; }
-table.verdict .sub { display: block; font-size: 0.78rem; }
-table.verdict .sub span, table.verdict .diff span { white-space: nowrap; }
-.legend { font-size: 0.82rem; color: #555; }
 table.designs, table.differences, table.means { width: 100%; }
 table.designs td, table.designs code { overflow-wrap: anywhere; }
 td.changes { font-size: 0.85rem; }

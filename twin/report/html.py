@@ -37,6 +37,33 @@ table.by-site thead th { vertical-align: bottom; white-space: normal; }
 table.by-site code { font-size: 0.8rem; }
 """
 
+VERDICT_CSS = """
+.warning { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5rem 0.8rem;
+           margin: 0.6rem 0; }
+.warning ul { margin: 0.2rem 0 0; padding-left: 1.2rem; }
+#verdict { border: 1px solid #ddd; border-radius: 6px; padding: 0.2rem 1rem 0.6rem;
+           margin: 0.8rem 0 1.5rem; }
+#verdict h2 { margin-top: 0.6rem; }
+.better { color: #1a7f37; }
+.worse { color: #c0392b; }
+.changed { color: #1f5fa8; }
+.ns { color: #6b6b6b; }
+table.verdict { width: 100%; table-layout: fixed; font-size: 0.85rem; }
+table.verdict th, table.verdict td { padding: 0.3rem 0.4rem; vertical-align: top;
+           overflow-wrap: anywhere; }
+table.verdict td.cell { text-align: right; font-variant-numeric: tabular-nums; }
+table.verdict td.better { background: #e6f4ea; }
+table.verdict td.worse { background: #fdecea; }
+table.verdict td.changed { background: #e8f0fb; }
+table.verdict td.ns { background: #f4f4f4; }
+table.verdict .diff { font-weight: 600; font-size: 0.95rem; }
+table.verdict .sub { display: block; font-size: 0.78rem; }
+table.verdict .sub span, table.verdict .diff span { white-space: nowrap; }
+.legend { font-size: 0.82rem; color: #555; }
+"""
+"""The verdict box, its judgement colours and its table: shared by the compare and sweep reports."""
+
+
 def kpi_kind(name: str) -> str:
     """`rate`, `money`, `hours` or `count`: the registry's unit, as the figures group it."""
     unit = kpi.info(name).unit

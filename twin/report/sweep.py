@@ -52,7 +52,7 @@ from twin.report.compare import (
     wide_by_kpi,
 )
 from twin.report.figures import to_png_base64
-from twin.report.html import _CSS, _img
+from twin.report.html import _CSS, VERDICT_CSS, _img
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -73,31 +73,9 @@ LABEL_RADII = (7.0, 14.0, 22.0, 32.0, 44.0)
 _DIRECTIONS = ((1, 1), (1, -1), (-1, 1), (-1, -1), (1, 0), (-1, 0), (0, 1), (0, -1))
 """Where a label is tried around its point: the four diagonals, then the four sides."""
 
-_CSS_MORE = """
-.warning { background: #fff4e5; border-left: 4px solid #e69500; padding: 0.5rem 0.8rem;
-           margin: 0.6rem 0; }
-.warning ul { margin: 0.2rem 0 0; padding-left: 1.2rem; }
-#verdict { border: 1px solid #ddd; border-radius: 6px; padding: 0.2rem 1rem 0.6rem;
-           margin: 0.8rem 0 1.5rem; }
-#verdict h2 { margin-top: 0.6rem; }
+_CSS_MORE = VERDICT_CSS + """
 #verdict ul { padding-left: 1.2rem; margin: 0.4rem 0; }
 #verdict li { margin: 0.2rem 0; }
-.better { color: #1a7f37; }
-.worse { color: #c0392b; }
-.changed { color: #1f5fa8; }
-.ns { color: #6b6b6b; }
-table.verdict { width: 100%; table-layout: fixed; font-size: 0.85rem; }
-table.verdict th, table.verdict td { padding: 0.3rem 0.4rem; vertical-align: top;
-           overflow-wrap: anywhere; }
-table.verdict td.cell { text-align: right; font-variant-numeric: tabular-nums; }
-table.verdict td.better { background: #e6f4ea; }
-table.verdict td.worse { background: #fdecea; }
-table.verdict td.changed { background: #e8f0fb; }
-table.verdict td.ns { background: #f4f4f4; }
-table.verdict .diff { font-weight: 600; font-size: 0.95rem; }
-table.verdict .sub { display: block; font-size: 0.78rem; }
-table.verdict .sub span, table.verdict .diff span { white-space: nowrap; }
-.legend { font-size: 0.82rem; color: #555; }
 table.points { width: 100%; font-size: 0.88rem; }
 table.points th, table.points td { padding: 0.3rem 0.45rem; }
 table.points th { overflow-wrap: anywhere; }
