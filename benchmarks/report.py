@@ -75,7 +75,7 @@ def main() -> None:
     parser.add_argument("--scenario", default=str(ROOT / "scenarios" / "flagship_live_sale.yaml"))
     parser.add_argument("--reps", type=int, default=20)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--pairs", type=int, default=3)
+    parser.add_argument("--pairs", type=int, default=5)
     args = parser.parse_args()
     scenario = load_scenario(args.scenario)
 

@@ -196,12 +196,12 @@ def trace_of(record: RunRecord) -> Trace:
     cause = _causes(record, waited, lost_order | late_order)
     affected = cause[owner] >= 0
     c_line = cause[owner][affected]
-    cause_units = np.zeros((len(CAUSES), n_w, n_k))
-    np.add.at(cause_units, (c_line, site[affected], line_sku[affected]), line_qty[affected])
+    cause_units = add_at(
+        (len(CAUSES), n_w, n_k), (c_line, site[affected], line_sku[affected]), line_qty[affected]
+    )
     hours = max(1, math.ceil(h))
     hour = np.minimum(np.floor(book.time[owner][affected]).astype(np.int64), hours - 1)
-    cause_hourly = np.zeros((len(CAUSES), hours))
-    np.add.at(cause_hourly, (c_line, hour), line_qty[affected])
+    cause_hourly = add_at((len(CAUSES), hours), (c_line, hour), line_qty[affected])
 
     units = book.units.astype(np.float64)
     served = o.warehouse >= 0
@@ -263,21 +263,25 @@ def _pulse_short(record: RunRecord, short: np.ndarray) -> np.ndarray:
     hit = short[owner] & (site >= 0)
     for i, (p, stop) in enumerate(zip(pulses, stops, strict=True)):
         sel = hit & (t >= p.start) & (t < stop)
-        np.add.at(out[i], (site[sel], line_sku[sel]), line_qty[sel])
+        out[i] = add_at(out[i].shape, (site[sel], line_sku[sel]), line_qty[sel])
     return out
+
+
+def add_at(shape: tuple[int, ...], index: tuple[np.ndarray, ...], weights: np.ndarray) -> np.ndarray:
+    """Sum `weights` into a new array of `shape` at `index` (np.add.at's result, ~10x faster)."""
+    flat = np.ravel_multi_index(index, shape) if len(weights) else np.zeros(0, np.int64)
+    total = np.bincount(flat, weights=np.asarray(weights, np.float64), minlength=math.prod(shape))
+    return total.reshape(shape)
 
 
 def _sum3(
     a: np.ndarray | None, b: np.ndarray, c: np.ndarray, weights: np.ndarray, shape: tuple[int, ...]
 ) -> np.ndarray:
     """Sum `weights` into an array indexed by (a, b, c), or (b, c) when `a` is None."""
-    out = np.zeros(shape)
     if a is None:
-        np.add.at(out, (b, c), weights)
-    else:
-        keep = a >= 0
-        np.add.at(out, (a[keep], b[keep], c[keep]), weights[keep])
-    return out
+        return add_at(shape, (b, c), weights)
+    keep = a >= 0
+    return add_at(shape, (a[keep], b[keep], c[keep]), weights[keep])
 
 
 def _count2(
@@ -287,9 +291,8 @@ def _count2(
     shape: tuple[int, int],
     weights: np.ndarray | None = None,
 ) -> np.ndarray:
-    out = np.zeros(shape)
-    np.add.at(out, (a[mask], b[mask]), 1.0 if weights is None else weights[mask])
-    return out
+    w = np.ones(int(mask.sum())) if weights is None else weights[mask]
+    return add_at(shape, (a[mask], b[mask]), w)
 
 
 def _lead_p50(record: RunRecord, n_w: int, n_g: int) -> np.ndarray:
@@ -443,8 +446,11 @@ def _flows(record: RunRecord) -> np.ndarray:
             out[where[key]] += sum(units for _, _, units in log)
     o, book = record.outcomes, record.book
     sent = (o.status == ALLOCATED) & (o.shipped < record.horizon_h)
-    units = np.zeros((len(record.warehouses), len(record.regions)))
-    np.add.at(units, (o.warehouse[sent], book.region[sent]), book.units[sent])
+    units = add_at(
+        (len(record.warehouses), len(record.regions)),
+        (o.warehouse[sent], book.region[sent]),
+        book.units[sent],
+    )
     for w, wid in enumerate(record.warehouses):
         for g, rid in enumerate(record.regions):
             key = f"{wid}->{rid}"
