@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from twin.model.disruption import merged_windows
 from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
 
 if TYPE_CHECKING:
@@ -454,7 +453,7 @@ def _split_by_disruption(
     """OTD and fill rate of orders created during a disruption, and of the others."""
     book, o = record.book, record.outcomes
     during = np.zeros(len(book), bool)
-    for start, end in merged_windows(record.disruptions):
+    for start, end in _merged_windows(record.disruptions):
         during |= (book.created >= start) & (book.created < end)
     out = {}
     for label, mask in (("disrupted", during), ("normal", ~during)):
@@ -468,8 +467,6 @@ def _split_by_disruption(
 
 def _returns_outlook(record: RunRecord) -> dict[str, float]:
     """Returns still to come after the horizon: units, refunds owed, stock expected back."""
-    from twin.experiments.trace import restock_pending, returns_by_channel
-
     by_channel = returns_by_channel(record)
     delivered, to_return, _, pending, refunds = by_channel.sum(axis=0)
     return {
@@ -482,3 +479,59 @@ def _returns_outlook(record: RunRecord) -> dict[str, float]:
 
 def _ratio(num: float, den: float) -> float:
     return float(num / den) if den > 0 else float("nan")
+
+
+def returns_by_channel(record: RunRecord) -> np.ndarray:
+    """Per channel (baseline, live): delivered units, to be returned, received, to come, refunds owed.
+
+    A return arrives `return_lag` after its order's delivery; the ones due after the horizon are
+    still to come: stock that will come back and refunds that will be owed after the run ends.
+    """
+    book, o = record.book, record.outcomes
+    h = record.horizon_h
+    owner, line_sku, line_qty, line_ret = book.lines()
+    price = np.array([record.scenario.skus[k].price for k in record.skus])
+    delivered = (o.status == ALLOCATED) & (o.delivered < h)
+    arrives = o.delivered + book.return_lag
+    live = book.channel[owner] > 0
+    out = np.zeros((2, 5))
+    for c, mask in enumerate((~live, live)):
+        d = mask & delivered[owner]
+        ret = line_ret * d
+        due_later = arrives[owner] >= h
+        out[c] = (
+            line_qty[d].sum(),
+            ret.sum(),
+            (ret * ~due_later).sum(),
+            (ret * due_later).sum(),
+            (ret * due_later * price[line_sku]).sum(),
+        )
+    return out
+
+
+def restock_pending(record: RunRecord) -> float:
+    """Units of the returns still to come that inspection is expected to put back into stock."""
+    book, o, sc = record.book, record.outcomes, record.scenario
+    h = record.horizon_h
+    owner, _, _, line_ret = book.lines()
+    delivered = (o.status == ALLOCATED) & (o.delivered < h)
+    later = delivered & (o.delivered + book.return_lag >= h)
+    fraction = np.array(
+        [sc.sites[w].inspection.restock_fraction for w in record.warehouses]
+    )
+    if sc.returns.to is not None:
+        share = np.full(len(book), fraction[record.warehouses.index(sc.returns.to)])
+    else:
+        share = fraction[np.maximum(o.warehouse, 0)]
+    return float((line_ret * later[owner] * share[owner]).sum())
+
+
+def _merged_windows(disruptions: list) -> list[tuple[float, float]]:
+    """The union of all disruption windows, as disjoint sorted intervals."""
+    merged: list[tuple[float, float]] = []
+    for d in sorted(disruptions, key=lambda d: d.start):
+        if merged and d.start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], d.end))
+        else:
+            merged.append((d.start, d.end))
+    return merged

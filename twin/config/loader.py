@@ -60,10 +60,14 @@ def load_scenario(path: str | Path) -> Scenario:
 
 
 def _cross_problems(scenario: Scenario, source: str) -> list[str]:
-    from twin import network
+    from twin import kpi, network
     from twin.policies import REGISTRY
 
     lines = [problem(source, i.path, i.message, i.value) for i in network.check(scenario)]
+    for name in scenario.targets:
+        reason = kpi.unknown_kpi(name)
+        if reason:
+            lines.append(problem(source, ("targets", name), reason))
     info = None if lines else network.network_info(scenario)
     for name, spec in scenario.policies.items():
         try:

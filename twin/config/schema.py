@@ -471,17 +471,6 @@ class Scenario(Strict):
     """Calendar time of hour 0 with its time zone (e.g. `2026-11-01T00:00:00+08:00`): reports
     label the time axis with dates; without it they count hours and days from the start."""
 
-    @field_validator("targets")
-    @classmethod
-    def _known_kpis(cls, targets: dict[str, TargetSpec]) -> dict[str, TargetSpec]:
-        from twin.kpi import unknown_kpi
-
-        for name in targets:
-            reason = unknown_kpi(name)
-            if reason:
-                raise ValueError(f"{name!r} {reason}")
-        return targets
-
     @model_validator(mode="after")
     def _start_matches_weekday(self) -> Scenario:
         if self.start is None:

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from twin.kpi import restock_pending, returns_by_channel
 from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
 
 if TYPE_CHECKING:
@@ -457,51 +458,6 @@ def _flows(record: RunRecord) -> np.ndarray:
             if key in where:
                 out[where[key]] += units[w, g]
     return out
-
-
-def returns_by_channel(record: RunRecord) -> np.ndarray:
-    """Per channel (baseline, live): delivered units, to be returned, received, to come, refunds owed.
-
-    A return arrives `return_lag` after its order's delivery; the ones due after the horizon are
-    still to come: stock that will come back and refunds that will be owed after the run ends.
-    """
-    book, o = record.book, record.outcomes
-    h = record.horizon_h
-    owner, line_sku, line_qty, line_ret = book.lines()
-    price = np.array([record.scenario.skus[k].price for k in record.skus])
-    delivered = (o.status == ALLOCATED) & (o.delivered < h)
-    arrives = o.delivered + book.return_lag
-    live = book.channel[owner] > 0
-    out = np.zeros((2, 5))
-    for c, mask in enumerate((~live, live)):
-        d = mask & delivered[owner]
-        ret = line_ret * d
-        due_later = arrives[owner] >= h
-        out[c] = (
-            line_qty[d].sum(),
-            ret.sum(),
-            (ret * ~due_later).sum(),
-            (ret * due_later).sum(),
-            (ret * due_later * price[line_sku]).sum(),
-        )
-    return out
-
-
-def restock_pending(record: RunRecord) -> float:
-    """Units of the returns still to come that inspection is expected to put back into stock."""
-    book, o, sc = record.book, record.outcomes, record.scenario
-    h = record.horizon_h
-    owner, _, _, line_ret = book.lines()
-    delivered = (o.status == ALLOCATED) & (o.delivered < h)
-    later = delivered & (o.delivered + book.return_lag >= h)
-    fraction = np.array(
-        [sc.sites[w].inspection.restock_fraction for w in record.warehouses]
-    )
-    if sc.returns.to is not None:
-        share = np.full(len(book), fraction[record.warehouses.index(sc.returns.to)])
-    else:
-        share = fraction[np.maximum(o.warehouse, 0)]
-    return float((line_ret * later[owner] * share[owner]).sum())
 
 
 def stack(traces: list[Trace]) -> dict[str, np.ndarray]:

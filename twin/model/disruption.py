@@ -46,14 +46,3 @@ def draw(scenario: Scenario, streams: Streams) -> list[Disruption]:
                 )
                 t = start + length
     return sorted(out, key=lambda d: (d.start, d.kind, d.target))
-
-
-def merged_windows(disruptions: list[Disruption]) -> list[tuple[float, float]]:
-    """The union of all disruption windows, as disjoint sorted intervals."""
-    merged: list[tuple[float, float]] = []
-    for d in sorted(disruptions, key=lambda d: d.start):
-        if merged and d.start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], d.end))
-        else:
-            merged.append((d.start, d.end))
-    return merged
