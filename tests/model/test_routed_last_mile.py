@@ -123,6 +123,13 @@ def daily_windows(draw: st.DrawFn) -> list[str] | None:
     return [f"{opens}h", f"{closes}h"]
 
 
+def test_a_window_open_all_day_is_no_window() -> None:
+    """Found by the property test below: [0h, 24h] routed as a 24-hour window, not as open."""
+    data = variant(2, 12, None, "ortools", {s: None for s in STATIONS} | {"s_airport": ["0h", "24h"]})
+    region = scenario_from_data(data).sites["south"]
+    assert all(s.window is None for s in region.station_list())  # type: ignore[union-attr]
+
+
 def routed_orders(world: World) -> list[tuple[int, tuple[float, float] | None]]:
     """(order, its station's daily window) of every order sent on a routed lane."""
     led, out = world.ledger, []

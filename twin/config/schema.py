@@ -183,13 +183,19 @@ class StationSpec(Strict):
     @field_validator("window")
     @classmethod
     def _daily(cls, window: tuple[float, float] | None) -> tuple[float, float] | None:
-        """A window is a stretch of one day: it opens before it closes, and closes by 24 h."""
+        """A window is a stretch of one day: it opens before it closes, and closes by 24 h.
+
+        `[0h, 24h]` is open all day, which is no window: it becomes None, so the station routes
+        as a plain CVRP stop rather than carrying a 24-hour window that wraps into the next day.
+        """
         if window is not None:
             opens, closes = window
             if not opens < closes:
                 raise ValueError(f"must open (={opens:g} h) before it closes (={closes:g} h)")
             if closes > 24.0:
                 raise ValueError(f"is daily hours: it must close (={closes:g} h) by 24 h")
+            if closes - opens >= 24.0:
+                return None
         return window
 
 
