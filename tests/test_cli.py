@@ -56,7 +56,7 @@ def test_run_exits_zero_and_prints_the_summary(
     assert lines[0].split()[:2] == ["kpi", "mean"]
     fill = next(line for line in lines if line.startswith("fill_rate "))
     assert fill.split()[-1] == "3"  # n replications
-    assert str(out / "kpis.csv") in proc.stdout
+    assert str(out / "report.html") in proc.stdout and "kpis.csv" in proc.stdout
 
 
 def test_run_writes_kpis_csv(run_out: tuple[subprocess.CompletedProcess[str], Path]) -> None:

@@ -126,7 +126,7 @@ def test_json_sends_messages_to_stderr(
     json_run: tuple[subprocess.CompletedProcess[str], Path],
 ) -> None:
     proc, out = json_run
-    assert f"wrote {out / 'kpis.csv'}" in proc.stderr
+    assert f"wrote {out / 'report.html'}" in proc.stderr and "kpis.csv" in proc.stderr
     assert "wrote" not in proc.stdout
 
 

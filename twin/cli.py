@@ -165,7 +165,8 @@ def run(
         say(precision_line(result.meta, rule.kpi))
     if out is not None:
         paths = write_outputs(result, out)
-        say(f"wrote {paths['kpis']}, {paths['summary']}, {paths['report']}")
+        rest = ", ".join(path.name for name, path in paths.items() if name != "report")
+        say(f"wrote {paths['report']} and its results ({rest}) in {out}")
 
 
 def _stderr_echo(message: str) -> None:
