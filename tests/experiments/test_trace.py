@@ -57,6 +57,17 @@ def test_samples_start_from_the_initial_stock(record: RunRecord) -> None:
     assert ((s.busy[np.isfinite(s.busy)] >= 0) & (s.busy[np.isfinite(s.busy)] <= 1)).all()
 
 
+def test_factory_and_elastic_load_are_shares_of_hours_worked(tiny: Scenario) -> None:
+    record = simulate(tiny, 0)
+    s = record.samples
+    factory = s.busy[s.resources.index("factory:factory")]
+    elastic = s.busy[s.resources.index("elastic:factory")]
+    assert ((factory >= 0) & (factory <= 1)).all() and ((elastic >= 0) & (elastic <= 1)).all()
+    width = np.diff(np.append(s.grid.astype(float), record.horizon_h))
+    worked = (factory * width).sum()  # regular line-hours over the run
+    assert worked == pytest.approx(record.factory_busy, rel=0.02)
+
+
 def test_every_lost_or_late_unit_has_exactly_one_cause(record: RunRecord) -> None:
     trace = trace_of(record)
     affected = trace.lost.sum() + trace.late.sum()

@@ -268,6 +268,11 @@ class Factory:
         return sum(line.busy_hours for line in self.lines if not line.elastic)
 
     @property
+    def elastic_busy_hours(self) -> float:
+        """Busy hours of the elastic line (changeovers included); 0 without one."""
+        return sum(line.busy_hours for line in self.lines if line.elastic)
+
+    @property
     def regular_lines(self) -> int:
         """How many regular lines the factory has."""
         return sum(1 for line in self.lines if not line.elastic)

@@ -51,8 +51,9 @@ class Samples:
       orders waiting at the warehouse, units decided for it and not yet put away;
     - `busy`: [resource, time] share of servers busy at the sample time (pick/pack and
       inspectors per warehouse) or, for factories, of regular line-hours worked in the interval
-      up to the next sample; `resources` names each row (`pick_pack:<site>`,
-      `inspection:<site>`, `factory:<site>`, `elastic:<site>`);
+      up to the next sample, and of the elastic line's hours while it is switched on (0 while
+      off); `resources` names each row (`pick_pack:<site>`, `inspection:<site>`,
+      `factory:<site>`, `elastic:<site>`);
     - `queue_h`: [warehouse, time] hours an order arriving then would wait for pick/pack;
     - `makeable`, `to_make`: [time, SKU] units the factories' components allow (capped at
       `MAKEABLE_CAP`), and units ordered from the factories and not yet made.
@@ -90,6 +91,8 @@ class Sampler:
         self.resources = tuple(names)
         self.busy = np.full((len(names), t), np.nan, np.float32)
         self._line_hours = np.zeros((len(factories), t), np.float64)
+        self._elastic_hours = np.zeros((len(factories), t), np.float64)
+        self._elastic_on = np.zeros((len(factories), t), bool)
         self.makeable = np.zeros((t, n_skus), np.float32)
         self.to_make = np.zeros((t, n_skus), np.float32)
         self.n_skus = n_skus
@@ -116,14 +119,11 @@ class Sampler:
                 row += 1
         for f, factory in enumerate(self.factories):
             self._line_hours[f, i] = factory.regular_busy_hours
+            self._elastic_hours[f, i] = factory.elastic_busy_hours
+            self._elastic_on[f, i] = factory.elastic_status(t) == "on"
             for k in range(self.n_skus):
                 self.makeable[i, k] += min(factory.feasible(k), MAKEABLE_CAP)
             self.to_make[i] += factory.queued
-        row += len(self.factories)
-        for factory in self.factories:
-            if factory.elastic_spec is not None:
-                self.busy[row, i] = 1.0 if factory.elastic_status(t) == "on" else 0.0
-                row += 1
 
     def finish(self, horizon: float) -> Samples:
         """The samples, with factory load per interval from the cumulative line-hours."""
@@ -138,6 +138,14 @@ class Sampler:
             # increase: worked hours land at most one lot late
             worked = np.diff(np.append(self._line_hours[f], factory.regular_busy_hours))
             self.busy[first + f] = np.clip(worked / (width * lines), 0.0, 1.0)
+        row = first + len(self.factories)
+        for f, factory in enumerate(self.factories):
+            if factory.elastic_spec is None:
+                continue
+            worked = np.diff(np.append(self._elastic_hours[f], factory.elastic_busy_hours))
+            on = self._elastic_on[f]
+            self.busy[row] = np.where(on, np.clip(worked / width, 0.0, 1.0), 0.0)
+            row += 1
         return Samples(
             self.grid.astype(np.float32),
             self.on_hand,

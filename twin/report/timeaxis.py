@@ -6,6 +6,7 @@ rather than hour 236.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
@@ -50,20 +51,28 @@ def mark_pulses(
     ends: Sequence[float],
     named: bool = True,
 ) -> None:
-    """Shade each livestream and write its name at the top of the axis."""
+    """Shade each livestream and write its name at the top of the axis.
+
+    A replay is shaded but not named (it belongs to its livestream); a name closer than a tenth
+    of the axis to the previous one drops a line, so neighbours never overprint.
+    """
     lo, hi = ax.get_xlim()
+    last, line = -math.inf, 0
     for name, s, e in zip(names, starts, ends, strict=True):
         if e < lo or s > hi:
             continue
         ax.axvspan(s, e, color=LIVE_BAND, alpha=0.25, linewidth=0, zorder=0)
-        if named:
-            ax.annotate(
-                name,
-                xy=(s, 1.0),
-                xycoords=("data", "axes fraction"),
-                xytext=(2, -2),
-                textcoords="offset points",
-                fontsize=7,
-                va="top",
-                color="#7a5300",
-            )
+        if not named or "/replay" in name:
+            continue
+        line = line + 1 if s - last < 0.1 * (hi - lo) else 0
+        last = s
+        ax.annotate(
+            name,
+            xy=(s, 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -2 - 9 * line),
+            textcoords="offset points",
+            fontsize=7,
+            va="top",
+            color="#7a5300",
+        )
