@@ -35,7 +35,7 @@ from twin.config.schema import Scenario
 from twin.experiments.compare import CompareResult
 from twin.kpi import MISSING
 from twin.report import figures
-from twin.report.html import _CSS, VERDICT_CSS, kpi_table, write_atomic
+from twin.report.html import _CSS, VERDICT_CSS, data_number, kpi_table, write_atomic
 
 MAIN_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "cost_total", "profit")
 """The KPIs a comparison shows first (those the designs have, in this order)."""
@@ -533,22 +533,6 @@ def _difference_formatter(kpi: str) -> FuncFormatter:
 # ---------------------------------------------------------------- HTML
 
 
-def _number(kpi: str, stat: str, value: float, text: str, **attrs: str) -> str:
-    """A number of the verdict as HTML, its value in `data-*` attributes for checking.
-
-    `data-kpi`, `data-stat` (the CSV column it comes from) and `data-value` (10 significant
-    digits, as the CSV files are written) let a test compare what the page says with the tables
-    beside it; `attrs` add e.g. `data-design` or `data-point`. A missing value is plain text.
-    """
-    if not math.isfinite(value):
-        return escape(text)
-    extra = "".join(f' data-{k}="{escape(v)}"' for k, v in attrs.items())
-    return (
-        f'<span data-kpi="{escape(kpi)}" data-stat="{escape(stat)}" '
-        f'data-value="{value:.10g}"{extra}>{escape(text)}</span>'
-    )
-
-
 def verdict_section(result: CompareResult, kpis: Sequence[str], currency: str = "") -> str:
     """The report's opening: warnings, one sentence per design, the judged differences table.
 
@@ -577,7 +561,7 @@ def verdict_section(result: CompareResult, kpis: Sequence[str], currency: str = 
             if items:
                 listed = ", ".join(
                     f'<code>{escape(f.kpi)}</code> '
-                    + _number(
+                    + data_number(
                         f.kpi, "diff", f.diff,
                         registry.format_difference(f.kpi, f.diff, currency), design=design,
                     )
@@ -596,7 +580,7 @@ def verdict_section(result: CompareResult, kpis: Sequence[str], currency: str = 
     base = result.baseline
     means = ", ".join(
         f"<code>{escape(k)}</code> "
-        + _number(
+        + data_number(
             k, "mean", _f(_row(result, "summary", base, k), "mean"),
             registry.format_value(k, _f(_row(result, "summary", base, k), "mean"),
                                   currency=currency),
@@ -640,18 +624,18 @@ def _verdict_table(
             cells.append(
                 f'<td class="cell {css_class(f.judgement)}" title="{escape(f.judgement)}">'
                 '<span class="diff">'
-                + _number(k, "diff", f.diff, registry.format_difference(k, f.diff, currency),
+                + data_number(k, "diff", f.diff, registry.format_difference(k, f.diff, currency),
                           design=design)
                 + "</span>"
                 '<span class="sub">'
-                + _number(k, "ci_low", f.ci_low,
+                + data_number(k, "ci_low", f.ci_low,
                           registry.format_difference(k, f.ci_low, currency), design=design)
                 + " … "
-                + _number(k, "ci_high", f.ci_high,
+                + data_number(k, "ci_high", f.ci_high,
                           registry.format_difference(k, f.ci_high, currency), design=design)
                 + "</span>"
                 '<span class="sub">'
-                + _number(k, "p_value", f.p_value, p_text(f.p_value), design=design)
+                + data_number(k, "p_value", f.p_value, p_text(f.p_value), design=design)
                 + f" · {escape(word)}</span></td>"
             )  # fmt: skip
         rows.append("<tr>" + "".join(cells) + "</tr>")

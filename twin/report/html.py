@@ -153,3 +153,19 @@ def write_report(result: RunResult, path: str | Path, title: str | None = None) 
     target.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(target, document)
     return target
+
+
+def data_number(kpi: str, stat: str, value: float, text: str, **attrs: str) -> str:
+    """A number of the verdict as HTML, its value in `data-*` attributes for checking.
+
+    `data-kpi`, `data-stat` (the CSV column it comes from) and `data-value` (10 significant
+    digits, as the CSV files are written) let a test compare what the page says with the tables
+    beside it; `attrs` add e.g. `data-design` or `data-point`. A missing value is plain text.
+    """
+    if not math.isfinite(value):
+        return escape(text)
+    extra = "".join(f' data-{k}="{escape(v)}"' for k, v in attrs.items())
+    return (
+        f'<span data-kpi="{escape(kpi)}" data-stat="{escape(stat)}" '
+        f'data-value="{value:.10g}"{extra}>{escape(text)}</span>'
+    )

@@ -52,7 +52,7 @@ from twin.report.compare import (
     wide_by_kpi,
 )
 from twin.report.figures import to_png_base64
-from twin.report.html import _CSS, VERDICT_CSS, _img
+from twin.report.html import _CSS, VERDICT_CSS, _img, data_number
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -226,22 +226,6 @@ def reliability_warnings(result: SweepResult, kpis: Sequence[str], currency: str
     return out
 
 
-def _number(kpi: str, stat: str, value: float, text: str, **attrs: str) -> str:
-    """A number of the verdict as HTML, its value in `data-*` attributes for checking.
-
-    `data-kpi`, `data-stat` (the CSV column it comes from) and `data-value` (10 significant
-    digits, as the CSV files are written) let a test compare what the page says with the tables
-    beside it; `attrs` add e.g. `data-design` or `data-point`. A missing value is plain text.
-    """
-    if not math.isfinite(value):
-        return escape(text)
-    extra = "".join(f' data-{k}="{escape(v)}"' for k, v in attrs.items())
-    return (
-        f'<span data-kpi="{escape(kpi)}" data-stat="{escape(stat)}" '
-        f'data-value="{value:.10g}"{extra}>{escape(text)}</span>'
-    )
-
-
 def judged_differences(result: SweepResult, kpis: Sequence[str]) -> pd.DataFrame:
     """`result.differences(kpis)` with a `judgement` column (`twin.report.compare.judge`)."""
     diffs = result.differences(kpis)
@@ -298,7 +282,7 @@ def verdict_section(result: SweepResult, kpis: Sequence[str], currency: str = ""
     summary = result.summary.set_index(["point", "kpi"])
     ref_means = ", ".join(
         f"<code>{escape(k)}</code> "
-        + _number(
+        + data_number(
             k, "mean", float(summary.at[(ref, k), "mean"]),
             registry.format_value(k, float(summary.at[(ref, k), "mean"]), currency=currency),
             point=ref,
@@ -394,13 +378,13 @@ def _verdict_table(
             cells.append(
                 f'<td class="cell {css_class(judgement)}" title="{escape(judgement)}">'
                 '<span class="diff">'
-                + _number(k, "diff", diff, fmt(k, diff, currency), point=point)
+                + data_number(k, "diff", diff, fmt(k, diff, currency), point=point)
                 + '</span><span class="sub">'
-                + _number(k, "ci_low", low, fmt(k, low, currency), point=point)
+                + data_number(k, "ci_low", low, fmt(k, low, currency), point=point)
                 + " … "
-                + _number(k, "ci_high", high, fmt(k, high, currency), point=point)
+                + data_number(k, "ci_high", high, fmt(k, high, currency), point=point)
                 + '</span><span class="sub">'
-                + _number(k, "p_value", p, p_text(p), point=point)
+                + data_number(k, "p_value", p, p_text(p), point=point)
                 + f" · {escape(word)}</span></td>"
             )
         rows.append("<tr>" + "".join(cells) + "</tr>")
