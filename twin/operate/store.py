@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -24,18 +25,24 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import (
     URL,
     BigInteger,
+    ColumnElement,
+    Connection,
     DateTime,
     Double,
     Engine,
     Integer,
     String,
+    Table,
     Text,
+    and_,
     create_engine,
     delete,
+    func,
     insert,
     inspect,
     make_url,
     select,
+    text,
 )
 from sqlalchemy.exc import ArgumentError, NoSuchModuleError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
@@ -50,6 +57,18 @@ SCHEMA_VERSION = 2
 """Bump when a table or column changes; a store of another version is refused, never altered."""
 
 Tables = dict[str, list[dict[str, Any]]]
+
+SQLITE_BUSY_SECONDS = 30.0
+"""How long an SQLite store waits for another writer (a concurrent ingest) before giving up."""
+
+SCHEMA_LOCK = 7_463_285_013
+"""PostgreSQL advisory lock key held while a store's schema is checked or created, so that two
+programs opening a new store at once do not both create its tables (`duplicate key ... pg_type`)."""
+
+_REFUSALS = (SQLAlchemyError, OverflowError, UnicodeError, ValueError, TypeError)
+"""What a driver may raise for a value it cannot store: SQLAlchemy wraps the DB-API's errors, but
+sqlite3 raises `OverflowError` for an integer >= 2**63 and `UnicodeEncodeError` for a lone
+surrogate itself. Ingest checks values first; this is the last line, so that none is a traceback."""
 
 
 def python_type(column: str) -> type[int] | type[float] | type[str]:
@@ -136,6 +155,110 @@ def _reason(exc: BaseException) -> str:
     return " ".join(text.split())
 
 
+class LoadError(StoreError):
+    """The database refused rows being loaded: `row_id` (the row's `id`) and `column` when known.
+
+    Ingest turns it into a message naming the file, the line and the column (see
+    `twin.operate.ingest`); its own text names the store.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        reason: str,
+        row_id: int | None = None,
+        column: str | None = None,
+        ids: tuple[int, int] | None = None,
+    ) -> None:
+        self.reason = reason
+        self.row_id = row_id
+        """The `id` of the row the database refused, when one row is to blame."""
+        self.column = column
+        """The column the database named, when it did."""
+        self.ids = ids
+        """The first and last `id` of the rows being written when no single row is to blame."""
+        super().__init__(f"{url}: {reason}")
+
+
+def _column_named(exc: BaseException, columns: Sequence[str]) -> str | None:
+    """The column a database error names (psycopg's diagnostics, or `table.column` in its text)."""
+    diag = getattr(getattr(exc, "orig", None), "diag", None)
+    named = getattr(diag, "column_name", None)
+    if named in columns:
+        return str(named)
+    words = set(re.findall(r"\w+", _reason(exc)))
+    found = [c for c in columns if c in words]
+    return found[0] if len(found) == 1 else None
+
+
+class TableLoad:
+    """Rows being written into one snapshot table inside `Store.loading`'s transaction."""
+
+    def __init__(self, conn: Connection, table: Table, url: str) -> None:
+        self._conn = conn
+        self._table = table
+        self._url = url
+        self._columns = tuple(c.name for c in table.columns if c.name != "id")
+
+    def insert(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Insert typed rows, each with its `id`; a refusal is a `LoadError` naming the row.
+
+        Each batch goes in a savepoint: if the database refuses it, the batch is rolled back and
+        replayed one row at a time (each in a savepoint of its own) to find the row to blame.
+        """
+        if not rows:
+            return
+        try:
+            with self._conn.begin_nested():
+                self._conn.execute(insert(self._table), rows)
+        except _REFUSALS as exc:
+            raise self._pinpoint(rows, exc) from exc
+
+    def _pinpoint(self, rows: Sequence[dict[str, Any]], exc: BaseException) -> LoadError:
+        """The first row the database refuses on its own; the batch as a whole if none is."""
+        try:
+            for row in rows:
+                try:
+                    with self._conn.begin_nested():
+                        self._conn.execute(insert(self._table), [row])
+                except _REFUSALS as one:
+                    column = _column_named(one, self._columns)
+                    return LoadError(self._url, _reason(one), int(row["id"]), column)
+        except _REFUSALS:
+            pass  # the connection itself failed: blame the batch
+        span = (int(rows[0]["id"]), int(rows[-1]["id"]))
+        return LoadError(self._url, _reason(exc), ids=span)
+
+    def repeats(
+        self, key: Sequence[ColumnElement[Any]], limit: int
+    ) -> tuple[int, list[tuple[Any, ...]]]:
+        """Rows whose `key` an earlier row (smaller `id`) has: how many, and the first `limit`.
+
+        Each is `(id, id of the first row with that key, *key values)`, by `id`. The check runs
+        in the database, so ingest needs no memory per row to keep every key column unique.
+        """
+        t = self._table
+        firsts = (
+            select(*(k.label(f"k{i}") for i, k in enumerate(key)), func.min(t.c.id).label("first"))
+            .group_by(*key)
+            .having(func.count() > 1)
+            .subquery()
+        )
+        joined = t.join(firsts, and_(*(k == firsts.c[f"k{i}"] for i, k in enumerate(key))))
+        later = t.c.id != firsts.c.first
+        count = self._conn.scalar(select(func.count()).select_from(joined).where(later)) or 0
+        if not count:
+            return 0, []
+        query = (
+            select(t.c.id, firsts.c.first, *key)
+            .select_from(joined)
+            .where(later)
+            .order_by(t.c.id)
+            .limit(limit)
+        )
+        return int(count), [tuple(row) for row in self._conn.execute(query)]
+
+
 class Store:
     """An open live state store; get one with `open_store` and `close` it when done."""
 
@@ -177,6 +300,8 @@ class Store:
         """Check the schema version, create missing tables and record the version."""
         ours = set(Base.metadata.tables)
         with self._guard(), self._engine.begin() as conn:
+            if conn.dialect.name == "postgresql":
+                conn.execute(select(func.pg_advisory_xact_lock(SCHEMA_LOCK)))
             existing = set(inspect(conn).get_table_names())
             found = None
             if "meta" in existing:
@@ -193,10 +318,36 @@ class Store:
                     f"{self.url}: the store has schema version {found}, this twin needs version "
                     f"{SCHEMA_VERSION}; use a new database and ingest the snapshot into it"
                 )
+            if found is not None:
+                self._check_complete(conn, existing)
             Base.metadata.create_all(conn)
             if found is None:
                 conn.execute(
                     insert(MetaRow).values(key="schema_version", value=str(SCHEMA_VERSION))
+                )
+
+    def _check_complete(self, conn: Connection, existing: set[str]) -> None:
+        """Refuse a store that lost a table or a column since it was made (dropped by hand).
+
+        Recreating it empty would let `decide` run on a snapshot with a table silently missing.
+        """
+        missing = [t for t in Base.metadata.tables if t not in existing]
+        if missing:
+            tables = ", ".join(missing)
+            raise StoreError(
+                f"{self.url}: the store has lost table{'s' if len(missing) > 1 else ''} {tables} "
+                "(dropped?), so it no longer holds the snapshot ingested into it; use a new "
+                "database and ingest the whole snapshot into it"
+            )
+        found = inspect(conn).get_multi_columns(filter_names=list(Base.metadata.tables))
+        have_by_table = {name: {c["name"] for c in cols} for (_, name), cols in found.items()}
+        for name, table in Base.metadata.tables.items():
+            have = have_by_table.get(name, set())
+            lost = [c.name for c in table.columns if c.name not in have]
+            if lost:
+                raise StoreError(
+                    f"{self.url}: table {name} of the store has lost column {', '.join(lost)}; "
+                    "use a new database and ingest the whole snapshot into it"
                 )
 
     def schema_version(self) -> int:
@@ -205,9 +356,31 @@ class Store:
             value = session.scalar(select(MetaRow.value).where(MetaRow.key == "schema_version"))
         return int(value or 0)
 
+    @contextmanager
+    def loading(self, name: str) -> Iterator[TableLoad]:
+        """Replace snapshot table `name` in one transaction: its rows are gone, insert the new ones.
+
+        Committed when the block ends; rolled back, leaving the table exactly as it was, if the
+        block raises. On PostgreSQL the table is locked against other writers (readers still see
+        the old rows) so that two ingests of one table at once run one after the other, never
+        interleaved; SQLite locks the whole database at the first write. Any database error is a
+        `LoadError`.
+        """
+        table = _model(name).__table__
+        assert isinstance(table, Table)
+        try:
+            with self._engine.begin() as conn:
+                if conn.dialect.name == "postgresql":
+                    quoted = conn.dialect.identifier_preparer.quote(table.name)
+                    conn.execute(text(f"LOCK TABLE {quoted} IN SHARE ROW EXCLUSIVE MODE"))
+                conn.execute(delete(table))
+                yield TableLoad(conn, table, self.url)
+        except SQLAlchemyError as exc:
+            raise LoadError(self.url, _reason(exc)) from exc
+
     def replace_table(self, name: str, rows: Sequence[dict[str, Any]]) -> None:
         """Replace every row of snapshot table `name` with `rows` (typed), in one transaction."""
-        model = _model(name)
+        _model(name)
         columns = TABLES[name]
         for i, row in enumerate(rows, start=1):
             if set(row) != set(columns):
@@ -216,10 +389,8 @@ class Store:
                     f"it needs {', '.join(columns)}"
                 )
         values = [{"id": i, **{c: row[c] for c in columns}} for i, row in enumerate(rows, 1)]
-        with self._transaction() as session:
-            session.execute(delete(model))
-            if values:
-                session.execute(insert(model.__table__), values)  # Core: faster than ORM bulk
+        with self.loading(name) as load:
+            load.insert(values)
 
     def load_tables(self) -> Tables:
         """Every snapshot table's rows, in the order they were ingested (empty if never ingested)."""
@@ -294,6 +465,8 @@ def open_store(url: str | Path) -> Store:
     connect_args: dict[str, Any] = {}
     if target.get_backend_name() == "postgresql" and "connect_timeout" not in target.query:
         connect_args["connect_timeout"] = 10
+    if target.get_backend_name() == "sqlite":
+        connect_args["timeout"] = SQLITE_BUSY_SECONDS
     try:
         engine = create_engine(target, connect_args=connect_args)
     except NoSuchModuleError:
