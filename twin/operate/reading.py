@@ -12,6 +12,7 @@ naming the file and, where there is one, the line or row.
 
 from __future__ import annotations
 
+import codecs
 import io
 import json
 import os
@@ -151,7 +152,8 @@ def csv_lines(text: TextIO, source: str) -> Iterator[str]:
         try:
             line = text.readline(MAX_LINE_CHARS + 1)
         except UnicodeDecodeError as exc:
-            raise _not_utf8(source, f"line {number + 1}", exc) from None
+            bad = _first_bad_line(text) or number + 1
+            raise _not_utf8(source, f"line {bad}", exc) from None
         if not line:
             return
         number += 1
@@ -164,6 +166,29 @@ def csv_lines(text: TextIO, source: str) -> Iterator[str]:
         if total > MAX_FILE_BYTES:
             raise StoreError(f"{source}: holds more than {MAX_FILE_BYTES} characters")
         yield line
+
+
+def _first_bad_line(text: TextIO) -> int | None:
+    """The number of the first line that is not UTF-8, read again from the start.
+
+    The text layer decodes ahead in blocks, so its error does not say which line; this pass
+    runs only when there is an error, over lines bounded as `csv_lines` bounds them.
+    """
+    raw: Any = getattr(text, "buffer", None)
+    if raw is None or not raw.seekable():
+        return None
+    raw.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    number = 0
+    while True:
+        line = raw.readline(4 * MAX_LINE_CHARS + 4)
+        if not line:
+            return None
+        number += line.count(b"\n", 0, len(line) - 1) + 1  # a lone CR is no line end here
+        try:
+            decoder.decode(line)
+        except UnicodeDecodeError:
+            return number
 
 
 _SPACE = re.compile(r"[ \t\n\r]*")
@@ -231,6 +256,7 @@ class _Buffer:
 
     def value(self) -> Any:
         """The JSON value at `pos`, within the limits on length and nesting; `pos` moves past it."""
+        self.fill()
         start = self.pos
         flat = _FLAT_OBJECT.match(self.buf, start, start + MAX_LINE_CHARS)
         if flat is None:

@@ -191,6 +191,26 @@ def _column_named(exc: BaseException, columns: Sequence[str]) -> str | None:
     return found[0] if len(found) == 1 else None
 
 
+def _suspect(row: dict[str, Any], columns: Sequence[str]) -> str | None:
+    """The column whose value no store can hold, for a driver error that names none.
+
+    sqlite3's `OverflowError` and `UnicodeEncodeError` say what, not where: an integer beyond
+    64 bits, or text that is not UTF-8 (a lone surrogate) or holds a NUL.
+    """
+    for column in columns:
+        value = row.get(column)
+        if isinstance(value, int) and not -(2**63) <= value < 2**63:
+            return column
+        if isinstance(value, str):
+            try:
+                value.encode("utf-8")
+            except UnicodeEncodeError:
+                return column
+            if "\x00" in value:
+                return column
+    return None
+
+
 class TableLoad:
     """Rows being written into one snapshot table inside `Store.loading`'s transaction."""
 
@@ -222,7 +242,7 @@ class TableLoad:
                     with self._conn.begin_nested():
                         self._conn.execute(insert(self._table), [row])
                 except _REFUSALS as one:
-                    column = _column_named(one, self._columns)
+                    column = _column_named(one, self._columns) or _suspect(row, self._columns)
                     return LoadError(self._url, _reason(one), int(row["id"]), column)
         except _REFUSALS:
             pass  # the connection itself failed: blame the batch
