@@ -1,8 +1,8 @@
 """The hostile-input corpus: scenario files, `--set` and CLI values, snapshot files, special files.
 
 Each case is a `twin` command line on inputs a pull request or another system could hand us. The
-rule for every case: it ends by itself within `TIME_LIMIT_S`, exits 0 or 2, prints no traceback,
-and its peak memory stays under `MEMORY_LIMIT_MB`. The suite runs every case
+rule for every case: it ends by itself within `TIME_LIMIT_S`, is refused with exit 2 (or its
+`expect`), prints no traceback, and its peak memory stays under `MEMORY_LIMIT_MB`. The suite runs every case
 (`tests/hostile/test_corpus.py`); `python tests/hostile/corpus.py` prints the figures per class
 (clean exits, tracebacks, hangs, peak memory). Add a case with every bug found.
 """
