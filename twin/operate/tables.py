@@ -9,9 +9,9 @@ Tables (one row per ...; columns):
 - `stock` (warehouse, SKU): `site`, `sku`, `units`.
 - `orders` (open customer order line): `order_id`, `line`, `site`, `sku`, `units`, `status`
   (`waiting` at `site`, or `presale`), `created`, `release`, `promised`.
-- `shipments` (inbound flow to a site): `shipment_id`, `origin`, `destination`, `sku`, `units`,
-  `status` (`requested`: the origin has not shipped it yet; `moving`: on its way or at the dock;
-  `production`: ordered from a factory).
+- `shipments` (inbound flow to a site; one row per `shipment_id`): `shipment_id`, `origin`,
+  `destination`, `sku`, `units`, `status` (`requested`: the origin has not shipped it yet;
+  `moving`: on its way or at the dock; `production`: ordered from a factory).
 - `production` (factory, SKU): `factory`, `sku`, `units` ordered and not yet made.
 - `factories` (factory): `factory`, `elastic` (`off`, `pending`, `on`, `unavailable`).
 - `components` (factory, component): `factory`, `component`, `on_hand`, `on_order`.
@@ -19,8 +19,9 @@ Tables (one row per ...; columns):
   `components` (`;`-separated).
 - `warehouses` (warehouse): `warehouse`, `status` (`open`/`closed`), `pick_wait` (hours an order
   arriving now would queue before its pick/pack starts; a WMS reading).
-- `signals` (live-sale signal): `name`, `value`: `live_event` (value: an event on air; one row
-  each), `order_rate:<sku>` (units/h ordered over the last hour).
+- `signals` (live-sale signal; one row per name, and per name and value for `live_event`):
+  `name`, `value`: `live_event` (value: an event on air; one row each), `order_rate:<sku>`
+  (units/h ordered over the last hour).
 
 Derivations (the same definitions the simulation uses for its `State`):
 - backorders(site, sku) = units of `waiting` orders at the site + units of `requested` shipments
