@@ -16,6 +16,7 @@ import typer
 from twin import cli_compare, cli_gate, cli_report, cli_sweep, kpi
 from twin.cli_errors import user_errors
 from twin.cli_options import (
+    AllowLarge,
     Kpi,
     MaxReps,
     PrecisionOpt,
@@ -129,8 +130,12 @@ def run(
             "messages go to stderr.",
         ),
     ] = False,
+    allow_large: AllowLarge = False,
 ) -> None:
     """Run replications, print KPIs with 95 % confidence intervals, write the report."""
+    import tempfile
+
+    from twin.experiments.budget import allowing_large, check_designs
     from twin.experiments.overrides import load_designs, pick_design
     from twin.experiments.runner import progress_bar, replicate, write_outputs
 
@@ -140,6 +145,8 @@ def run(
             f"--out {out}: --out names a folder (for kpis.csv, summary.csv, report.html); "
             f"--json prints to stdout, so save the JSON with '> {out}'"
         )
+    if snapshot_at is not None and out is None:
+        check_out_folder(Path("snapshot"), "--snapshot-at (into ./snapshot)")
     say = _stderr_echo if as_json else typer.echo  # stdout is the JSON alone
     overrides = overrides_from(sets)
     if seed is not None:
@@ -147,26 +154,46 @@ def run(
     designs = load_designs(file, overrides)
     scenario = pick_design(designs, variant, file)
     rule = precision_for(precision, kpi, max_reps)
-    if snapshot_at is not None:
-        folder = export_snapshot(
-            scenario, snapshot_at, (out or Path(".")) / "snapshot", snapshot_format
+    source = str(file) if variant is None else f"{file} (variant {variant!r})"
+    with allowing_large(allow_large), tempfile.TemporaryDirectory() as staging:
+        # the whole run's work is checked before the snapshot's simulation, not only the run's
+        check_designs(
+            {scenario.name: scenario},
+            reps,
+            rule.max_reps if rule else None,
+            {scenario.name: source},
         )
-        say(f"wrote the State at {snapshot_at} to {folder}")
-    with (
-        executor_for(workers, scheduler) as executor,
-        progress_bar(reps, f"{scenario.name}: replications") as progress,
-    ):
-        result = replicate(scenario, reps, progress=progress, executor=executor, precision=rule)
-    if as_json:
-        typer.echo(json.dumps(summary_json(result), indent=2, allow_nan=False))
-    else:
-        typer.echo(format_summary(result.summary, getattr(scenario, "currency", "") or ""))
-    if rule is not None:
-        say(precision_line(result.meta, rule.kpi))
-    if out is not None:
-        paths = write_outputs(result, out)
-        rest = ", ".join(path.name for name, path in paths.items() if name != "report")
-        say(f"wrote {paths['report']} and its results ({rest}) in {out}")
+        extra: dict[str, Path] = {}
+        if snapshot_at is not None:
+            # with --out, the snapshot appears with the run's other results, or not at all
+            folder = out / "snapshot" if out is not None else Path("snapshot")
+            written = export_snapshot(
+                scenario,
+                snapshot_at,
+                Path(staging) / "snapshot" if out is not None else folder,
+                snapshot_format,
+            )
+            if out is None:
+                say(f"wrote the State at {snapshot_at} to {written}")
+            else:
+                extra["snapshot"] = written
+        with (
+            executor_for(workers, scheduler) as executor,
+            progress_bar(reps, f"{scenario.name}: replications") as progress,
+        ):
+            result = replicate(scenario, reps, progress=progress, executor=executor, precision=rule)
+        if as_json:
+            typer.echo(json.dumps(summary_json(result), indent=2, allow_nan=False))
+        else:
+            typer.echo(format_summary(result.summary, getattr(scenario, "currency", "") or ""))
+        if rule is not None:
+            say(precision_line(result.meta, rule.kpi))
+        if out is not None:
+            paths = write_outputs(result, out, extra)
+            rest = ", ".join(path.name for name, path in paths.items() if name != "report")
+            say(f"wrote {paths['report']} and its results ({rest}) in {out}")
+            if extra:
+                say(f"wrote the State at {snapshot_at} to {out / 'snapshot'}")
 
 
 def _stderr_echo(message: str) -> None:

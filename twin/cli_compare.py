@@ -14,6 +14,7 @@ import typer
 
 from twin.cli_errors import user_errors
 from twin.cli_options import (
+    AllowLarge,
     Kpi,
     MaxReps,
     PrecisionOpt,
@@ -67,11 +68,13 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(help="The design the others are compared with (default: the first)."),
         ] = None,
+        allow_large: AllowLarge = False,
     ) -> None:
         """Compare designs on common random numbers: paired differences against a baseline."""
+        from twin.experiments.budget import allowing_large, check_designs
         from twin.experiments.compare import compare
         from twin.experiments.designs import gather_designs, with_baseline
-        from twin.experiments.runner import progress_bar
+        from twin.experiments.runner import progress_bar, write_folder
         from twin.report.compare import (
             comparison_text,
             currency_of,
@@ -89,24 +92,28 @@ def register(app: typer.Typer) -> None:
         check_out_folder(out)
         designs, sources = gather_designs(files, overrides_from(sets), variants)
         designs = with_baseline(designs, baseline)
-        warning = seed_warning({name: s.seed for name, s in designs.items()})
-        if warning:
-            typer.echo(warning, err=True)
+        with allowing_large(allow_large):
+            check_designs(designs, reps, rule.max_reps if rule else None, sources)
+            warning = seed_warning({name: s.seed for name, s in designs.items()})
+            if warning:
+                typer.echo(warning, err=True)
 
-        executor = executor_for(workers, scheduler)
-        try:
-            total = len(designs) * (reps if rule is None else rule.max_reps)
-            with progress_bar(total, f"{len(designs)} designs: replications") as progress:
-                result = compare(designs, reps, executor, rule, progress)
-        finally:
-            executor.close()
+            executor = executor_for(workers, scheduler)
+            try:
+                total = len(designs) * (reps if rule is None else rule.max_reps)
+                with progress_bar(total, f"{len(designs)} designs: replications") as progress:
+                    result = compare(designs, reps, executor, rule, progress)
+            finally:
+                executor.close()
         extra = [kpi] if rule is not None else []
         typer.echo(comparison_text(result, main_kpis(result, extra), currency_of(designs)))
         note = precision_note(result.meta, kpi)
         if note:
             typer.echo(note)
         if out is not None:
-            paths = write_compare_outputs(
-                result, out, designs, sources, kpi if rule is not None else None
+            chosen = kpi if rule is not None else None
+            paths = write_folder(
+                out,
+                lambda folder: write_compare_outputs(result, folder, designs, sources, chosen),
             )
             typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))

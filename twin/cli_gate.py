@@ -8,7 +8,15 @@ from typing import Annotated
 import typer
 
 from twin.cli_errors import user_errors
-from twin.cli_options import Scheduler, Sets, Workers, executor_for, overrides_from
+from twin.cli_options import (
+    AllowLarge,
+    Scheduler,
+    Sets,
+    Workers,
+    check_out_file,
+    executor_for,
+    overrides_from,
+)
 
 GateReps = Annotated[
     int | None, typer.Option(help="Replications per design (default: `reps` of the rules file).")
@@ -45,6 +53,7 @@ def register(app: typer.Typer) -> None:
             Path | None,
             typer.Option(help="Also write a Markdown summary here (e.g. $GITHUB_STEP_SUMMARY)."),
         ] = None,
+        allow_large: AllowLarge = False,
     ) -> None:
         """Fail (exit 1) when the candidate is significantly worse than the baseline on a KPI.
 
@@ -53,21 +62,28 @@ def register(app: typer.Typer) -> None:
         Exit codes: 0 every rule holds; 1 a rule fails; 2 bad input.
         """
         from twin.experiments import gate as g
+        from twin.experiments.budget import allowing_large, check_designs
         from twin.experiments.runner import progress_bar
 
+        for path, option in ((junit, "--junit"), (markdown, "--markdown")):
+            check_out_file(path, option)
         gate_rules = g.load_rules(rules)
         base, cand = g.load_pair(
             baseline, candidate, overrides_from(sets), _candidate_overrides(set_candidate)
         )
-        for path, option in ((junit, "--junit"), (markdown, "--markdown")):
-            if path is not None:
-                g.check_output(path, option)
         n = gate_rules.reps if reps is None else reps  # gate() checks it, and the rules, first
-        with (
-            executor_for(workers, scheduler) as executor,
-            progress_bar(2 * n, "gate: replications") as progress,
-        ):
-            result = g.gate(base, cand, gate_rules, n, executor, progress)
+        with allowing_large(allow_large):
+            if n >= 1:  # a count below 1 is gate()'s to refuse, in its words
+                check_designs(
+                    {"baseline": base, "candidate": cand},
+                    n,
+                    sources={"baseline": str(baseline), "candidate": str(candidate)},
+                )
+            with (
+                executor_for(workers, scheduler) as executor,
+                progress_bar(2 * n, "gate: replications") as progress,
+            ):
+                result = g.gate(base, cand, gate_rules, n, executor, progress)
         typer.echo(g.format_table(result))
         if junit is not None:
             g.write_atomic(junit, g.to_junit(result))

@@ -11,6 +11,7 @@ import typer
 
 from twin.cli_errors import user_errors
 from twin.cli_options import (
+    AllowLarge,
     Reps,
     Scheduler,
     Sets,
@@ -64,6 +65,7 @@ def sweep_command(
     kpi: PlotKpis = None,
     cost: Cost = "cost_total",
     service: Service = "fill_rate",
+    allow_large: AllowLarge = False,
 ) -> None:
     """Run a grid of scenario values on the same seeds: a table by point, CSV/Parquet, report.
 
@@ -72,7 +74,8 @@ def sweep_command(
     Example: twin sweep scenarios/tiny.yaml --grid policies.forward_replenishment.target=100,250,400
     --grid sites.central.pick_pack.workers=2,4 --out reports/sweep
     """
-    from twin.experiments.runner import progress_bar
+    from twin.experiments.budget import allowing_large, check_designs
+    from twin.experiments.runner import progress_bar, write_folder
     from twin.experiments.sweep import (
         MAIN_KPIS,
         check_kpi_names,
@@ -88,16 +91,20 @@ def sweep_command(
     check_kpi_names([cost], "--cost")
     check_kpi_names([service], "--service")
     plan = plan_sweep(file, parse_grid_options(grid), overrides_from(sets))
-    executor = executor_for(workers, scheduler)
-    try:
-        with progress_bar(len(plan.designs) * reps, f"{plan.scenario}: sweep") as progress:
-            result = run_sweep(plan, reps, executor, progress=progress, cost=cost, service=service)
-    finally:
-        executor.close()
+    with allowing_large(allow_large):
+        check_designs(plan.designs, reps, sources={name: str(file) for name in plan.designs})
+        executor = executor_for(workers, scheduler)
+        try:
+            with progress_bar(len(plan.designs) * reps, f"{plan.scenario}: sweep") as progress:
+                result = run_sweep(
+                    plan, reps, executor, progress=progress, cost=cost, service=service
+                )
+        finally:
+            executor.close()
     currency = str(getattr(next(iter(plan.designs.values())), "currency", "") or "")
     typer.echo(format_sweep(result, currency=currency))
     if out is not None:
-        paths = write_sweep(result, out, plotted)
+        paths = write_folder(out, lambda folder: write_sweep(result, folder, plotted))
         typer.echo("wrote " + ", ".join(str(p) for p in paths.values()))
 
 

@@ -9,10 +9,13 @@ replications are added in rounds until the chosen KPI's interval is narrow enoug
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
@@ -87,6 +90,10 @@ def run_designs(
         raise TwinError(f"--reps (={reps}) must be >= 1")
     if not designs:
         raise TwinError("no design to run")
+    from twin.experiments.budget import check_designs
+
+    # the work budget, before any replication is submitted (lifted inside `allowing_large()`)
+    check_designs(designs, reps, precision.max_reps if precision else None)
     results: dict[str, list[ReplicationResult]] = {name: [] for name in designs}
     n = max(reps, 2) if precision else reps
     if precision:
@@ -207,22 +214,115 @@ def _closing(executor: Executor) -> Iterator[Executor]:
         executor.close()
 
 
-def write_outputs(result: RunResult, out: Path) -> dict[str, Path]:
-    """Write the results folder (`twin.report.results_io`) into `out`.
+def write_outputs(
+    result: RunResult, out: Path, extra: Mapping[str, Path] | None = None
+) -> dict[str, Path]:
+    """Write the results folder (`twin.report.results_io`) as `out`, all files at once.
 
-    Every file is rendered in memory first, then each replaced whole (temp file and rename), so
-    a failure while rendering leaves the previous results untouched.
+    Every file is rendered in memory, written into a new folder beside `out` and the folder
+    swapped in (`write_folder`): readers see the previous run's results or this one's, never a
+    mix. `extra` moves ready entries in too (name in the folder → a file or folder to move,
+    e.g. `twin run --snapshot-at`'s snapshot), so they appear with the rest.
     """
     from twin.report.html import write_atomic
-    from twin.report.results_io import encode, results_of
+    from twin.report.results_io import FILES, encode, results_of
     from twin.report.run_report import render
 
     results = results_of(result)
     files = encode(results, render(results))
-    out.mkdir(parents=True, exist_ok=True)
-    for name, data in files.items():
-        write_atomic(out / name, data)
-    return {name.split(".")[0]: out / name for name in files}
+
+    def fill(folder: Path) -> dict[str, Path]:
+        for name, data in files.items():
+            write_atomic(folder / name, data)
+        for name, source in (extra or {}).items():
+            shutil.move(source, folder / name)  # from another file system, too
+        return {name.split(".")[0]: folder / name for name in files}
+
+    return write_folder(out, fill, owned=(*FILES, "snapshot"))
+
+
+def write_folder(
+    out: Path, fill: Callable[[Path], Mapping[str, Path]], owned: Iterable[str] = ()
+) -> dict[str, Path]:
+    """Make `out` the folder `fill` writes, whole; the paths `fill` returns, moved to `out`.
+
+    `fill(stage)` writes into a new folder beside `out`, which then takes `out`'s place.
+    Swapping: the old folder is renamed aside, the new one renamed in, the old one removed; the
+    previous results stay readable until the swap, which takes two renames. A failure or an
+    interruption while filling leaves `out` as it was and no staging folder behind.
+
+    A folder is only swapped out when it holds nothing but results (the names `fill` wrote, or
+    `owned`, and the temporary files of an interrupted write): a folder holding anything else
+    (`--out .`, or notes kept beside the results) is never moved or removed; the new entries
+    are then moved into it one by one instead, each whole, report last. So they are when the
+    folder exists in one we may not write (the staging folder is then made inside it).
+    """
+    out = Path(out)
+    target = Path(os.path.abspath(out))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    stage = target.parent / _sibling(target, "new")
+    try:
+        stage.mkdir()
+    except PermissionError:  # an existing folder in a read-only one: stage inside, move across
+        if not target.is_dir():
+            raise
+        stage = target / _sibling(target, "new")
+        stage.mkdir()
+    try:
+        paths = fill(stage)
+        made = {entry.name for entry in stage.iterdir()}
+        if stage.parent == target.parent and _results_only(target, made | set(owned)):
+            _swap(stage, target)
+        else:
+            for name in sorted(made, key=lambda n: (n == "report.html", n)):
+                _replace(stage / name, target / name)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+    return {key: out / Path(path).relative_to(stage) for key, path in paths.items()}
+
+
+def _sibling(target: Path, role: str) -> str:
+    """A hidden, unique name beside `target` (kept short whatever the target's name length)."""
+    return f".{target.name[:40]}.{uuid.uuid4().hex[:12]}.{role}"
+
+
+def _results_only(target: Path, names: set[str]) -> bool:
+    """Whether `target` may be swapped out whole: missing, or holding results and nothing else.
+
+    Never the working folder or one above it (renaming those pulls the ground from under the
+    user), nor one holding anything `names` does not cover (but for temporary `.*.tmp` files).
+    """
+    if not target.exists():
+        return True
+    if not target.is_dir() or Path.cwd().resolve().is_relative_to(target.resolve()):
+        return False
+    return all(
+        e.name in names or (e.name.startswith(".") and e.name.endswith(".tmp"))
+        for e in target.iterdir()
+    )
+
+
+def _swap(stage: Path, target: Path) -> None:
+    """Rename `target` aside, `stage` in its place, then remove the old one."""
+    if not target.exists():
+        os.rename(stage, target)
+        return
+    aside = target.parent / _sibling(target, "old")
+    os.rename(target, aside)
+    try:
+        os.rename(stage, target)
+    except BaseException:
+        os.rename(aside, target)  # the new one could not go in: the old one comes back
+        raise
+    shutil.rmtree(aside, ignore_errors=True)
+
+
+def _replace(source: Path, target: Path) -> None:
+    """Move one entry in whole: a file by `os.replace`, a folder by a swap of its own."""
+    if source.is_dir() and target.is_dir():
+        _swap(source, target)
+    else:
+        os.replace(source, target)
 
 
 def _atomic_csv(frame: pd.DataFrame, path: Path, index: bool) -> None:

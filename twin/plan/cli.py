@@ -10,6 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from twin.cli_errors import user_errors
+from twin.cli_options import check_out_file
 
 plan_app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False)
 
@@ -27,6 +28,7 @@ def routes(
     from twin.config import load_scenario
     from twin.plan.routes import format_plans, plan_routes
 
+    check_out_file(plot, "--plot")  # before the solver runs, not after
     plans = plan_routes(load_scenario(scenario), warehouse, orders, str(scenario))
     if as_json:
         typer.echo(
@@ -94,6 +96,7 @@ def network(
     from twin.config import load_scenario
     from twin.plan.network import format_design, plan_network, variant
 
+    check_out_file(out, "--out")  # before the optimisation runs, not after
     loaded = load_scenario(scenario)
     data, design = plan_network(loaded, reps, max_open)
     typer.echo(format_design(data, design))
@@ -127,6 +130,7 @@ def preposition(
     from twin.plan.preposition import format_plan, plan_preposition, preposition_inputs, variant
     from twin.units import parse_duration
 
+    check_out_file(out, "--out")  # before the optimisation runs, not after
     try:
         window_h, lead_h = parse_duration(window), parse_duration(lead)
     except ValueError as exc:
