@@ -25,6 +25,7 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/routing.py
 	$(BIN)/python benchmarks/throughput.py
 	$(BIN)/python benchmarks/report.py
+	$(BIN)/python benchmarks/ingest.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
