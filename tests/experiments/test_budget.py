@@ -28,11 +28,12 @@ from twin.experiments.overrides import load_designs
 REPO = Path(__file__).resolve().parents[2]
 TINY = REPO / "scenarios" / "tiny.yaml"
 ROUTED = REPO / "scenarios" / "routed_last_mile.yaml"
-FAST = 30.0
-"""Seconds an over-budget case may take at most (start-up and loading only: ~1-2 s)."""
+FAST = 60.0
+"""Seconds an over-budget case may take at most: start-up and loading take ~1-2 s, but a loaded
+CI machine running other suites beside this one can be far slower; the message proves the rest."""
 
 
-def twin_cli(*args: str, timeout: float = 60) -> tuple[subprocess.CompletedProcess[str], float]:
+def twin_cli(*args: str, timeout: float = 120) -> tuple[subprocess.CompletedProcess[str], float]:
     start = time.monotonic()
     proc = subprocess.run(
         [sys.executable, "-m", "twin", *args],
