@@ -7,6 +7,7 @@ the field path as written in the file (union branch tags stripped), the bad valu
 from __future__ import annotations
 
 import difflib
+import reprlib
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -18,20 +19,55 @@ _TYPE_ERRORS = ("_type", "_parsing", "model_attributes_type", "dict_type", "list
 
 
 def format_path(path: Sequence[str | int]) -> str:
-    """`('lanes', 3, 'to')` → `lanes[3].to`."""
+    r"""`('lanes', 3, 'to')` → `lanes[3].to`.
+
+    An odd key (long, with control characters, not valid text) is shown quoted and shortened,
+    e.g. a lone surrogate as `skus['\ud83d']`.
+    """
+    if len(path) > 12:  # only a hostile file nests this deep: its first and last parts will do
+        return f"{format_path(path[:4])}...{format_path(path[-4:])}"
     out = ""
     for part in path:
         if isinstance(part, int):
             out += f"[{part}]"
+        elif not _plain_key(part):
+            out += f"[{show_value(str(part), 40)}]"
         else:
             out += f".{part}" if out else str(part)
     return out or "(top level)"
 
 
-def show_value(value: Any) -> str:
-    """A short rendering of a bad value for a message."""
-    text = repr(value) if isinstance(value, str) else str(value)
-    return text if len(text) <= 60 else text[:57] + "..."
+def _plain_key(part: object) -> bool:
+    if not isinstance(part, str) or not part or len(part) > 60 or not part.isprintable():
+        return False
+    try:
+        part.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_SHORT = reprlib.Repr()
+"""Renders containers and long numbers with a bounded amount of work, whatever their size."""
+_SHORT.maxlevel, _SHORT.maxstring, _SHORT.maxlong, _SHORT.maxother = 2, 60, 40, 60
+_SHORT.maxdict = _SHORT.maxlist = _SHORT.maxtuple = _SHORT.maxset = 4
+
+
+def show_value(value: Any, width: int = 60) -> str:
+    """A short rendering of a bad value for a message.
+
+    Truncates before converting: a value may be a string of megabytes or a structure that shares
+    subtrees (YAML aliases) and would expand to gigabytes if rendered whole.
+    """
+    if isinstance(value, str):
+        text = repr(value[:width])
+    elif isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        text = f"<a whole number of {value.bit_length()} bits>"
+    elif isinstance(value, dict | list | tuple | set | frozenset | int):
+        text = _SHORT.repr(value)
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def problem(source: str, path: Sequence[str | int], message: str, value: Any = ...) -> str:
@@ -155,10 +191,14 @@ def _message(error: Any, path: list[str | int], root: type[BaseModel], data: Any
         return f"needs a '{ctx.get('discriminator', 'kind').strip(chr(39))}' key"
     if kind == "literal_error":
         return f"must be one of {ctx.get('expected')}"
-    if kind == "value_error":
-        return str(ctx.get("error", error["msg"]))
+    if kind == "value_error":  # a validator's own words, which may quote a huge input
+        return _clip(str(ctx.get("error", error["msg"])))
     if kind in ("int_type", "int_parsing", "int_from_float"):
         return "must be a whole number"
+    if kind == "int_parsing_size":
+        return "is too large a whole number"
+    if kind == "finite_number":
+        return "must be a finite number"
     if kind in ("float_type", "float_parsing"):
         return "must be a number"
     if kind in ("dict_type", "model_type", "model_attributes_type"):
@@ -173,7 +213,11 @@ def _message(error: Any, path: list[str | int], root: type[BaseModel], data: Any
     if kind == "too_long":
         n = ctx.get("max_length", 0)
         return f"must have at most {n} item{'s' if n != 1 else ''}"
-    return error["msg"][0].lower() + error["msg"][1:]
+    return _clip(error["msg"][0].lower() + error["msg"][1:])
+
+
+def _clip(text: str, width: int = 300) -> str:
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def validation_problems(
@@ -190,7 +234,13 @@ def validation_problems(
     """
     found: list[tuple[list[str | int], str, Any, bool]] = []
     for error in exc.errors():
-        path, value = _walk_input(error["loc"], data, error["type"] == "missing")
+        loc = error["loc"]
+        if loc and loc[-1] == "[key]":  # a bad mapping key: pydantic's loc holds it mangled
+            path, _ = _walk_input(loc[:-2], data, False)
+            message = _message(error, path, root, data)
+            found.append(([*path, error["input"]], message, ..., False))
+            continue
+        path, value = _walk_input(loc, data, error["type"] == "missing")
         if error["type"].startswith("union_tag") and isinstance(value, dict):
             key = str(error.get("ctx", {}).get("discriminator", "kind")).strip("'")
             path, value = [*path, key], value.get(key, ...)

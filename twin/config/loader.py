@@ -1,4 +1,4 @@
-"""Load a scenario file: YAML → pydantic `Scenario` → network and policy checks.
+"""Load a scenario file: YAML (read within limits) → pydantic `Scenario` → network and policy checks.
 
 Whatever is wrong is reported at once, one line per problem, as `ConfigError`.
 """
@@ -8,30 +8,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from twin.config.errors import problem, validation_problems
+from twin.config.reader import read_yaml
 from twin.config.schema import Scenario
 from twin.errors import ConfigError
 
-
-def read_yaml(path: str | Path) -> Any:
-    """Parse a YAML file; a missing or unparsable file is a `ConfigError` naming it."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except (IsADirectoryError, PermissionError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read: {exc}") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
-        what = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}{where}: not valid YAML: {what}") from None
+__all__ = ["load_scenario", "read_yaml", "scenario_from_data"]
 
 
 def scenario_from_data(data: Any, source: str = "<scenario>") -> Scenario:
@@ -82,6 +66,9 @@ def _cross_problems(scenario: Scenario, source: str) -> list[str]:
                 source, exc, kind.params, spec.params, prefix=("policies", name)
             )
             continue
+        module = getattr(kind.build, "__module__", "")
+        if module.startswith("twin.policies.") and module != "twin.policies.procurement":
+            lines += _unknown_keys(scenario, source, name, params)
         unknown = [s for s in _sites_named(params) if s not in scenario.sites_of("warehouse")]
         for sid in unknown:
             lines.append(
@@ -100,3 +87,30 @@ def _cross_problems(scenario: Scenario, source: str) -> list[str]:
 def _sites_named(params: Any) -> list[str]:
     sites = getattr(params, "sites", None)
     return list(sites) if isinstance(sites, list) else []
+
+
+def _unknown_keys(scenario: Scenario, source: str, name: str, params: Any) -> list[str]:
+    """Per-SKU levels keyed by something that is not a SKU (a typo would be silently unused).
+
+    A built-in kind's parameter that maps keys to numbers (`target: {default: 3, serum: 5}`,
+    `priority`) is keyed by SKU, with an optional `default`. The procurement kinds key theirs by
+    component and are not checked here: a level for a component nobody sells is merely unused.
+    """
+    known = set(scenario.skus) | {"default"}
+    lines = []
+    for field in type(params).model_fields:
+        value = getattr(params, field)
+        if not isinstance(value, dict) or not all(
+            isinstance(v, int | float) and not isinstance(v, bool) for v in value.values()
+        ):
+            continue
+        for key in value:
+            if key not in known:
+                lines.append(
+                    problem(
+                        source,
+                        ("policies", name, field, key),
+                        "names no SKU of this scenario; keys are SKUs or `default`",
+                    )
+                )
+    return lines

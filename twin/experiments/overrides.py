@@ -10,15 +10,16 @@ is reported with the field's path like any other mistake in a file.
 from __future__ import annotations
 
 import difflib
+import math
 import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from twin.config.errors import format_path, problem
+from twin.config.limits import MAX_DEPTH, MAX_NODES, MAX_VARIANTS
 from twin.config.loader import read_yaml, scenario_from_data
+from twin.config.reader import YamlSyntaxError, parse_yaml
 from twin.config.schema import Scenario
 from twin.errors import ConfigError
 
@@ -36,17 +37,24 @@ def parse_path(text: str) -> tuple[Key, ...]:
     return tuple(int(p) if p.isdigit() else p for p in parts)
 
 
-def parse_value(text: str) -> Any:
-    """A command-line value as YAML would read it; `1e3` is a number too (YAML 1.1 says string)."""
+def parse_value(text: str, source: str = "--set") -> Any:
+    """A command-line value as YAML would read it; `1e3` is a number too (YAML 1.1 says string).
+
+    Read within the same limits as a scenario file (`twin.config.limits`): text that is not valid
+    YAML stays text, but a value breaking a limit (a billion-laughs alias bomb, deep nesting, a
+    500-digit number, `.inf`) is a `ConfigError` naming `source`. `inf`/`nan` stay text (the
+    field then says it wants a finite number).
+    """
     try:
-        value = yaml.safe_load(text)
-    except yaml.YAMLError:
+        value = parse_yaml(text, source)
+    except YamlSyntaxError:
         return text
     if isinstance(value, str):
         try:
-            return float(value)
+            number = float(value)
         except ValueError:
             return value
+        return number if math.isfinite(number) else value
     return value
 
 
@@ -108,6 +116,11 @@ def load_designs(
     found = (found or {}) if variants else {}
     if not isinstance(found, dict) or not all(isinstance(v, dict) for v in found.values()):
         raise ConfigError(f"{path}: variants must map each variant name to {{path: value}}")
+    if len(found) > MAX_VARIANTS:
+        raise ConfigError(
+            f"{path}: variants has {len(found):,} variants; at most {MAX_VARIANTS} are allowed "
+            "(each is validated as a whole scenario)"
+        )
     base_data = apply_overrides(data, overrides or {}, "--set") if overrides else data
     base = scenario_from_data(base_data, str(path))
     designs = {base.name: base}
@@ -188,13 +201,25 @@ def _unshared(node: Any) -> Any:
     """A copy in which no two places share a dict or list.
 
     YAML anchors and merges share them, and `deepcopy` keeps the sharing, so setting one site
-    would set every site merged from it.
+    would set every site merged from it. Copying expands the sharing, so it is done within the
+    parser's limits (`MAX_NODES` values, `MAX_DEPTH` levels): data that did not come through the
+    parser (the Python API) cannot make it copy gigabytes or recurse without end.
     """
-    if isinstance(node, dict):
-        return {key: _unshared(value) for key, value in node.items()}
-    if isinstance(node, list):
-        return [_unshared(value) for value in node]
-    return node
+    budget = [MAX_NODES]
+
+    def copy(item: Any, depth: int) -> Any:
+        budget[0] -= 1
+        if budget[0] < 0:
+            raise ConfigError(f"scenario data expands to more than {MAX_NODES:,} values")
+        if depth > MAX_DEPTH:
+            raise ConfigError(f"scenario data is nested more than {MAX_DEPTH} levels deep")
+        if isinstance(item, dict):
+            return {key: copy(value, depth + 1) for key, value in item.items()}
+        if isinstance(item, list):
+            return [copy(value, depth + 1) for value in item]
+        return item
+
+    return copy(node, 0)
 
 
 def _set(data: dict[str, Any], path: tuple[Key, ...], value: Any) -> None:
