@@ -8,20 +8,90 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, NonNegativeFloat
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 from twin import distributions as dist
+from twin.config.limits import (
+    MAX_COORDINATE,
+    MAX_CV,
+    MAX_HOURS,
+    MAX_ID_CHARS,
+    MAX_MONEY,
+    MAX_RATE,
+    MAX_STRING_CHARS,
+    MAX_UNITS,
+    MAX_WEIGHT,
+)
+from twin.config.reader import text_problem
 from twin.units import parse_duration
 
-Duration = Annotated[float, BeforeValidator(parse_duration)]
+# --- bounded field types: every number finite (see `Strict`) and within a sane ceiling ----------
+
+def hours(value: object) -> float:
+    """`parse_duration`, with a whole number too large for a float (10**400) refused plainly."""
+    try:
+        return parse_duration(value)
+    except OverflowError:
+        raise ValueError(f"must be at most {MAX_HOURS:g} hours") from None
+
+
+Duration = Annotated[float, BeforeValidator(hours), Field(le=MAX_HOURS)]
+"""Hours (a number, or text such as "90min", "36h", "2d"), at most `MAX_HOURS` (~114 years)."""
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
-Location = tuple[float, float]
+Coordinate = Annotated[float, Field(ge=-MAX_COORDINATE, le=MAX_COORDINATE)]
+"""One coordinate of a location (km on the planar map), within ±`MAX_COORDINATE`."""
+Location = tuple[Coordinate, Coordinate]
+Money = Annotated[float, Field(ge=0.0, le=MAX_MONEY)]
+"""A cost, fee or rate of money, 0 to `MAX_MONEY`."""
+Price = Annotated[float, Field(gt=0.0, le=MAX_MONEY)]
+"""A price or unit cost, above 0 and at most `MAX_MONEY`."""
+Weight = Annotated[float, Field(gt=0.0, le=MAX_WEIGHT)]
+"""A relative weight, above 0 and at most `MAX_WEIGHT` (weights are summed and divided)."""
+Share = Annotated[float, Field(ge=0.0, le=MAX_WEIGHT)]
+"""A relative weight that may be 0, at most `MAX_WEIGHT`."""
+Rate = Annotated[float, Field(gt=0.0, le=MAX_RATE)]
+"""Units or orders per hour (per day for a supplier), above 0 and at most `MAX_RATE`."""
+Units = Annotated[int, Field(ge=0, le=MAX_UNITS)]
+"""A count of units, 0 to `MAX_UNITS`."""
+PositiveUnits = Annotated[int, Field(gt=0, le=MAX_UNITS)]
+"""A count of units, 1 to `MAX_UNITS`."""
+Cv = Annotated[float, Field(ge=0.0, le=MAX_CV)]
+"""A coefficient of variation, 0 to `MAX_CV`."""
+
+
+def _valid_id(text: str) -> str:
+    reason = text_problem(text, MAX_ID_CHARS, key=True)
+    if reason:
+        raise ValueError(reason)
+    if not text.strip():
+        raise ValueError("must not be empty")
+    return text
+
+
+def _valid_text(text: str) -> str:
+    reason = text_problem(text, MAX_STRING_CHARS, key=False)
+    if reason:
+        raise ValueError(reason)
+    return text
+
+
+Id = Annotated[str, AfterValidator(_valid_id)]
+"""A name of a SKU, site, policy, line ... : valid Unicode (it is hashed as UTF-8 to seed random
+streams), no control characters, at most `MAX_ID_CHARS` characters."""
+Text = Annotated[str, AfterValidator(_valid_text)]
+"""Free text: valid Unicode, no control characters but tab and newline, at most `MAX_STRING_CHARS`."""
 
 
 class Strict(BaseModel):
-    """Base of every scenario model: unknown keys are errors, values are immutable."""
+    """Base of every scenario model: unknown keys are errors, values are immutable, numbers finite.
 
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    `allow_inf_nan=False`: `inf` or `nan` (also written as text) is an error on every float field,
+    rather than a value the run crashes on.
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False
+    )
 
 
 # --- distributions of durations -------------------------------------------------------------
@@ -54,7 +124,7 @@ class GammaSpec(Strict):
 
     dist: Literal["gamma"]
     mean: Annotated[Duration, Field(gt=0)]
-    cv: NonNegativeFloat
+    cv: Cv
 
     def build(self) -> dist.Distribution:
         """The runtime distribution."""
@@ -66,7 +136,7 @@ class LogNormalSpec(Strict):
 
     dist: Literal["lognormal"]
     mean: Annotated[Duration, Field(gt=0)]
-    cv: NonNegativeFloat
+    cv: Cv
 
     def build(self) -> dist.Distribution:
         """The runtime distribution."""

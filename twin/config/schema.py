@@ -14,10 +14,6 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
-    NonNegativeFloat,
-    NonNegativeInt,
-    PositiveFloat,
-    PositiveInt,
     field_validator,
     model_validator,
 )
@@ -25,10 +21,29 @@ from pydantic import (
 from twin.config.base import (
     ConstantSpec,
     Duration,
+    Id,
     Location,
+    Money,
+    PositiveUnits,
+    Price,
     Probability,
+    Rate,
+    Share,
     Strict,
+    Text,
     TimeDist,
+    Units,
+    Weight,
+)
+from twin.config.limits import (
+    MAX_MONEY,
+    MAX_MULTIPLIER,
+    MAX_ORDER_SIZE,
+    MAX_RATE_KMH,
+    MAX_SEED,
+    MAX_SERVERS,
+    MAX_SOLVER_SECONDS,
+    MAX_VEHICLES,
 )
 from twin.config.supply import SupplierSpec
 from twin.config.transport import DepartureSpec, WaveSpec
@@ -39,17 +54,19 @@ from twin.config.transport import DepartureSpec, WaveSpec
 class SkuSpec(Strict):
     """A product."""
 
-    unit_cost: PositiveFloat
-    price: PositiveFloat
-    family: str = "default"
-    order_size_mean: Annotated[float, Field(ge=1.0)] = 1.0
+    unit_cost: Price
+    price: Price
+    family: Id = "default"
+    order_size_mean: Annotated[float, Field(ge=1.0, le=MAX_ORDER_SIZE)] = 1.0
+    """Mean units per order line, 1 to `MAX_ORDER_SIZE`."""
 
 
 class PickPackSpec(Strict):
     """Pick/pack capacity: `workers` servers each packing `rate` orders per hour, FCFS."""
 
-    workers: PositiveInt
-    rate: PositiveFloat
+    workers: Annotated[int, Field(gt=0, le=MAX_SERVERS)]
+    """Parallel packers, at most `MAX_SERVERS` (each is a simulated server)."""
+    rate: Rate
     service_cv: Annotated[float, Field(ge=0.0, le=3.0)] = 1.0
 
 
@@ -57,24 +74,26 @@ class InspectionSpec(Strict):
     """Inspection of returned units: `inspectors` in parallel, `time` per return, then restock or scrap."""
 
     time: Duration = 2.0
-    inspectors: PositiveInt | None = None
-    """Returns inspected at once; None for no limit."""
+    inspectors: Annotated[int, Field(gt=0, le=MAX_SERVERS)] | None = None
+    """Returns inspected at once, at most `MAX_SERVERS`; None for no limit."""
     restock_fraction: Probability = 0.8
 
 
-StockLevels = NonNegativeInt | dict[str, NonNegativeInt]
+StockLevels = Units | dict[Id, Units]
 """Units for every SKU, or units by SKU with an optional `default` for the others."""
 
 
 class FleetSpec(Strict):
     """A carrier's last-mile vehicles at one warehouse: each wave sends out up to `vehicles`."""
 
-    vehicles: PositiveInt
-    capacity: PositiveInt
+    vehicles: Annotated[int, Field(gt=0, le=MAX_VEHICLES)]
+    """Vehicles per wave, at most `MAX_VEHICLES` (the router models each one)."""
+    capacity: PositiveUnits
     """Units one vehicle carries."""
-    speed_kmh: PositiveFloat
-    cost_per_km: NonNegativeFloat = 0.0
-    cost_per_vehicle: NonNegativeFloat = 0.0
+    speed_kmh: Annotated[float, Field(gt=0.0, le=MAX_RATE_KMH)]
+    """Average speed, at most `MAX_RATE_KMH` (distances over it must give a positive time)."""
+    cost_per_km: Money = 0.0
+    cost_per_vehicle: Money = 0.0
     """Booked for each vehicle a wave sends out."""
     service_time: Duration = 0.0
     """Hours spent at each station."""
@@ -87,10 +106,10 @@ class RoutingSpec(Strict):
 
     fleet: FleetSpec
     backend: Literal["ortools", "pyvrp", "nearest"] = "ortools"
-    time_limit: Annotated[float, Field(gt=0)] = 0.2
-    """Seconds of solver time per wave at most."""
-    first_solution: str = "PATH_CHEAPEST_ARC"
-    local_search: str = "AUTOMATIC"
+    time_limit: Annotated[float, Field(gt=0, le=MAX_SOLVER_SECONDS)] = 0.2
+    """Seconds of solver time per wave at most (itself at most `MAX_SOLVER_SECONDS`)."""
+    first_solution: Id = "PATH_CHEAPEST_ARC"
+    local_search: Id = "AUTOMATIC"
     """OR-Tools metaheuristic; `AUTOMATIC` stops at a local optimum, `GUIDED_LOCAL_SEARCH` uses
     the whole time limit."""
 
@@ -105,7 +124,7 @@ class WarehouseSpec(Strict):
     pick_pack: PickPackSpec
     inbound_handling: Duration = 0.0
     inspection: InspectionSpec = InspectionSpec()
-    fixed_cost: NonNegativeFloat = 0.0
+    fixed_cost: Money = 0.0
     """Cost of keeping the warehouse open over the horizon (what `twin plan network` weighs)."""
     milk_runs: RoutingSpec | None = None
     """Send one review's transfers out of here to several warehouses as one routed trip, when
@@ -120,15 +139,15 @@ class WarehouseSpec(Strict):
 class ElasticSpec(Strict):
     """Reserved elastic capacity: paid per unit-hour reserved, dearer per unit when used."""
 
-    capacity: PositiveFloat
-    reservation_fee: NonNegativeFloat = 0.0
-    premium_per_unit: NonNegativeFloat = 0.0
+    capacity: Rate
+    reservation_fee: Money = 0.0
+    premium_per_unit: Money = 0.0
     activation_delay: Duration = 0.0
     reserved_from: Duration = 0.0
     reserved_until: Duration | None = None
 
 
-Rates = PositiveFloat | dict[str, PositiveFloat]
+Rates = Rate | dict[Id, Rate]
 """Units per hour for every SKU family, or by family with an optional `default`."""
 
 
@@ -147,13 +166,13 @@ class FactorySpec(Strict):
     location: Location
     capacity: Rates | None = None
     """Shorthand for a single line called `main`."""
-    lines: dict[str, LineSpec] = {}
+    lines: dict[Id, LineSpec] = {}
     changeover: Duration = 0.0
     yield_: Annotated[float, Field(gt=0.0, le=1.0, alias="yield")] = 1.0
     """Fraction of started units that come out good; the rest are scrapped and made again."""
-    bom: dict[str, dict[str, PositiveInt]] = {}
+    bom: dict[Id, dict[Id, PositiveUnits]] = {}
     """Component units per unit of each SKU; a SKU not listed needs no components."""
-    initial_components: dict[str, NonNegativeInt] = {}
+    initial_components: dict[Id, Units] = {}
     elastic: ElasticSpec | None = None
 
     @model_validator(mode="after")
@@ -173,9 +192,9 @@ class FactorySpec(Strict):
 class StationSpec(Strict):
     """A delivery station of a region (parcel locker, pick-up point): where last-mile routes stop."""
 
-    id: str
+    id: Id
     location: Location
-    weight: PositiveFloat = 1.0
+    weight: Weight = 1.0
     """Share of the region's orders collected here, relative to the other stations."""
     window: tuple[Duration, Duration] | None = None
     """Daily hours `[open, close]` in which a routed van may begin service here; None: always."""
@@ -204,7 +223,8 @@ class RegionSpec(Strict):
 
     kind: Literal["region"]
     location: Location
-    weight: PositiveFloat = 1.0
+    weight: Weight = 1.0
+    """Share of baseline demand relative to the other regions, at most `MAX_WEIGHT`."""
     sla: Annotated[Duration, Field(gt=0)]
     patience: Annotated[Duration, Field(gt=0)]
     stations: list[StationSpec] = []
@@ -223,13 +243,13 @@ Site = Annotated[
 class LaneSpec(Strict):
     """A transport link from one site to another for one carrier."""
 
-    origin: str = Field(alias="from")
-    destination: str = Field(alias="to")
+    origin: Id = Field(alias="from")
+    destination: Id = Field(alias="to")
     transit: TimeDist | None = None
     """Transit time; a routed lane has none (its deliveries follow the routes)."""
-    carrier: str = "default"
-    cost_per_shipment: NonNegativeFloat = 0.0
-    cost_per_unit: NonNegativeFloat = 0.0
+    carrier: Id = "default"
+    cost_per_shipment: Money = 0.0
+    cost_per_unit: Money = 0.0
     departures: DepartureSpec | None = None
     """Line-haul schedule with capacity per departure; None: each shipment leaves at once."""
     waves: WaveSpec | None = None
@@ -257,8 +277,9 @@ class LaneSpec(Strict):
 class UpliftSpec(Strict):
     """A planner's view of a livestream's peak multiplier: median and 90th percentile."""
 
-    p50: Annotated[float, Field(ge=1.0)]
-    p90: Annotated[float, Field(ge=1.0)]
+    p50: Annotated[float, Field(ge=1.0, le=MAX_MULTIPLIER)]
+    p90: Annotated[float, Field(ge=1.0, le=MAX_MULTIPLIER)]
+    """Both at most `MAX_MULTIPLIER`: the peak rate is baseline × uplift."""
 
     @model_validator(mode="after")
     def _ordered(self) -> UpliftSpec:
@@ -274,8 +295,8 @@ class LivestreamSpec(Strict):
     duration: Annotated[Duration, Field(gt=0)]
     decay: Annotated[Duration, Field(gt=0)]
     uplift: UpliftSpec
-    featured: Annotated[dict[str, Probability], Field(min_length=1)]
-    audience: dict[str, NonNegativeFloat] = {}
+    featured: Annotated[dict[Id, Probability], Field(min_length=1)]
+    audience: dict[Id, Share] = {}
     presale: PresaleSpec | None = None
     replay: ReplaySpec | None = None
 
@@ -304,18 +325,18 @@ class ReplaySpec(Strict):
 class SeasonalitySpec(Strict):
     """Hour-of-day and day-of-week multipliers, rescaled to mean 1."""
 
-    hour_of_day: Annotated[list[NonNegativeFloat], Field(min_length=24, max_length=24)] | None = (
-        None
-    )
-    day_of_week: Annotated[list[NonNegativeFloat], Field(min_length=7, max_length=7)] | None = None
+    hour_of_day: Annotated[list[Share], Field(min_length=24, max_length=24)] | None = None
+    """Multipliers, each at most `MAX_WEIGHT` (they are rescaled to mean 1)."""
+    day_of_week: Annotated[list[Share], Field(min_length=7, max_length=7)] | None = None
     start_weekday: Annotated[int, Field(ge=0, le=6)] = 0
 
 
 class BaselineSpec(Strict):
     """Baseline orders per hour over all regions and SKUs, split by region weight and SKU mix."""
 
-    orders_per_hour: PositiveFloat
-    sku_mix: dict[str, PositiveFloat] = {}
+    orders_per_hour: Rate
+    """Above 0 and at most `MAX_RATE`; the work of a whole run is checked apart."""
+    sku_mix: dict[Id, Weight] = {}
 
 
 class BasketSpec(Strict):
@@ -330,7 +351,7 @@ class DemandSpec(Strict):
     baseline: BaselineSpec
     basket: BasketSpec = BasketSpec()
     seasonality: SeasonalitySpec = SeasonalitySpec()
-    livestreams: dict[str, LivestreamSpec] = {}
+    livestreams: dict[Id, LivestreamSpec] = {}
 
 
 class ReturnChannelSpec(Strict):
@@ -347,13 +368,16 @@ class ReturnsSpec(Strict):
     live: ReturnChannelSpec = ReturnChannelSpec()
     presale: ReturnChannelSpec | None = None
     """Pre-orders' returns; the `live` channel's when not given."""
-    to: str | None = None
+    to: Id | None = None
     """The warehouse all returns go to; None: back to the warehouse that shipped the order."""
-    shipping_cost_per_unit: NonNegativeFloat = 0.0
+    shipping_cost_per_unit: Money = 0.0
 
 
 # --- costs and policies ------------------------------------------------------------------------
 
+
+Severity = Annotated[float, Field(ge=0.0, le=MAX_MULTIPLIER)]
+"""Capacity lost (0–1) or a lead-time factor, at most `MAX_MULTIPLIER`."""
 
 DisruptionKind = Literal[
     "supplier_outage", "line_down", "warehouse_closure", "carrier_capacity_cut", "lead_time_spike"
@@ -370,22 +394,22 @@ class DisruptionSpec(Strict):
     """
 
     kind: DisruptionKind
-    target: str
-    line: str | None = None
+    target: Text
+    line: Id | None = None
     start: Duration
     duration: Annotated[Duration, Field(gt=0)]
-    severity: Annotated[float, Field(ge=0.0)] = 1.0
+    severity: Severity = 1.0
 
 
 class RandomDisruptionSpec(Strict):
     """Disruptions drawn per replication: Poisson onsets (mean gap `mtbf`) for each target."""
 
     kind: DisruptionKind
-    targets: Annotated[list[str], Field(min_length=1)]
-    line: str | None = None
+    targets: Annotated[list[Text], Field(min_length=1)]
+    line: Id | None = None
     mtbf: Annotated[Duration, Field(gt=0)]
     duration: TimeDist
-    severity: Annotated[float, Field(ge=0.0)] = 1.0
+    severity: Severity = 1.0
 
 
 class DisruptionsSpec(Strict):
@@ -398,9 +422,10 @@ class DisruptionsSpec(Strict):
 class CostsSpec(Strict):
     """Cost rates not owned by a site or lane."""
 
-    holding_rate_per_year: NonNegativeFloat = 0.25
-    returns_handling_per_unit: NonNegativeFloat = 0.0
-    lost_sale_penalty: Annotated[float, Field(ge=0.0)] = 0.0
+    holding_rate_per_year: Annotated[float, Field(ge=0.0, le=MAX_MULTIPLIER)] = 0.25
+    """Fraction of unit cost per year, at most `MAX_MULTIPLIER`."""
+    returns_handling_per_unit: Money = 0.0
+    lost_sale_penalty: Money = 0.0
 
 
 class PolicySpec(BaseModel):
@@ -409,9 +434,9 @@ class PolicySpec(BaseModel):
     The parameters are validated by the policy kind's own model once the kind is known.
     """
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
 
-    kind: str
+    kind: Text
     review: Annotated[Duration, Field(gt=0)] = 24.0
     on_events: bool = False
     """Also decide when a livestream starts and when a disruption begins."""
@@ -429,8 +454,8 @@ class TargetSpec(Strict):
     the report gives the probability each target is met and says whether it reaches `chance`.
     """
 
-    min: Annotated[float, Field(allow_inf_nan=False)] | None = None
-    max: Annotated[float, Field(allow_inf_nan=False)] | None = None
+    min: Annotated[float, Field(allow_inf_nan=False, ge=-MAX_MONEY, le=MAX_MONEY)] | None = None
+    max: Annotated[float, Field(allow_inf_nan=False, ge=-MAX_MONEY, le=MAX_MONEY)] | None = None
     chance: Annotated[float, Field(gt=0.0, le=1.0)] = 0.9
 
     @model_validator(mode="after")
@@ -458,20 +483,21 @@ class TargetSpec(Strict):
 class Scenario(Strict):
     """A whole scenario: the network, its demand and the policies that run it."""
 
-    name: str
-    seed: NonNegativeInt = 0
+    name: Text
+    seed: Annotated[int, Field(ge=0, le=MAX_SEED)] = 0
+    """At most `MAX_SEED` (seeds are stored as signed 64-bit integers)."""
     horizon: Annotated[Duration, Field(gt=0)]
-    skus: Annotated[dict[str, SkuSpec], Field(min_length=1)]
-    sites: Annotated[dict[str, Site], Field(min_length=1)]
+    skus: Annotated[dict[Id, SkuSpec], Field(min_length=1)]
+    sites: Annotated[dict[Id, Site], Field(min_length=1)]
     lanes: list[LaneSpec]
     demand: DemandSpec
     returns: ReturnsSpec = ReturnsSpec()
     costs: CostsSpec = CostsSpec()
     disruptions: DisruptionsSpec = DisruptionsSpec()
-    policies: dict[str, PolicySpec] = {}
-    targets: dict[str, TargetSpec] = {}
+    policies: dict[Id, PolicySpec] = {}
+    targets: dict[Id, TargetSpec] = {}
     """What the plan must achieve, per KPI (the report's verdict)."""
-    currency: Annotated[str, Field(max_length=8)] = ""
+    currency: Annotated[Text, Field(max_length=8)] = ""
     """Shown before money amounts in reports, e.g. `¥` or `CNY `."""
     start: AwareDatetime | None = None
     """Calendar time of hour 0 with its time zone (e.g. `2026-11-01T00:00:00+08:00`): reports

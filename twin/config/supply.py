@@ -9,20 +9,33 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeFloat, NonNegativeInt, PositiveFloat, PositiveInt
+from pydantic import Field
 
-from twin.config.base import Duration, Location, Strict, TimeDist
+from twin.config.base import (
+    Duration,
+    Id,
+    Location,
+    Money,
+    PositiveUnits,
+    Price,
+    Rate,
+    Strict,
+    TimeDist,
+    Units,
+)
+from twin.config.limits import MAX_MULTIPLIER
 
 
 class ComponentTerms(Strict):
     """The price of one component: `price` for the first `contracted` units, then a surcharge."""
 
-    price: PositiveFloat
+    price: Price
     """Contract price per unit."""
-    contracted: NonNegativeInt | None = None
+    contracted: Units | None = None
     """Units at the contract price over the whole run; None means every unit is at contract price."""
-    topup_surcharge: NonNegativeFloat = 0.0
-    """Fraction added to `price` for units beyond `contracted` (0.25 means 25 % dearer)."""
+    topup_surcharge: Annotated[float, Field(ge=0.0, le=MAX_MULTIPLIER)] = 0.0
+    """Fraction added to `price` for units beyond `contracted` (0.25 means 25 % dearer), at most
+    `MAX_MULTIPLIER`."""
 
 
 class ReliabilitySpec(Strict):
@@ -37,8 +50,8 @@ class ReliabilitySpec(Strict):
 class ReservedCapacitySpec(Strict):
     """Capacity reserved with the supplier on top of its regular capacity, paid for used or not."""
 
-    units_per_day: PositiveFloat
-    fee_per_unit_day: NonNegativeFloat = 0.0
+    units_per_day: Rate
+    fee_per_unit_day: Money = 0.0
 
 
 class SupplierSpec(Strict):
@@ -47,12 +60,12 @@ class SupplierSpec(Strict):
     kind: Literal["supplier"]
     tier: Literal["strategic", "agile", "backup"]
     location: Location
-    components: Annotated[dict[str, ComponentTerms], Field(min_length=1)]
-    capacity_per_day: PositiveFloat
+    components: Annotated[dict[Id, ComponentTerms], Field(min_length=1)]
+    capacity_per_day: Rate
     """Component units per day, all components together (reserved capacity comes on top)."""
     reserved: ReservedCapacitySpec | None = None
     lead_time: TimeDist
     """From dispatch at the supplier to arrival at the factory."""
-    moq: PositiveInt = 1
+    moq: PositiveUnits = 1
     """Minimum order quantity: a smaller order is raised to it."""
     reliability: ReliabilitySpec | None = None

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, NonNegativeFloat, PositiveInt
+from pydantic import Field
 
-from twin.config.base import Duration, Strict
+from twin.config.base import Duration, Money, PositiveUnits, Strict
 
 Period = Annotated[Duration, Field(gt=0)]
 Offset = Annotated[Duration, Field(ge=0)]
@@ -21,7 +21,7 @@ class DepartureSpec(Strict):
 
     every: Period
     first: Offset = 0.0
-    capacity: PositiveInt | None = None
+    capacity: PositiveUnits | None = None
 
 
 class WaveSpec(Strict):
@@ -29,6 +29,6 @@ class WaveSpec(Strict):
 
     every: Period
     first: Offset = 0.0
-    capacity: PositiveInt | None = None
-    cost_per_wave: NonNegativeFloat = 0.0
+    capacity: PositiveUnits | None = None
+    cost_per_wave: Money = 0.0
     """Booked for each wave that leaves with at least one order (a vehicle sent out)."""

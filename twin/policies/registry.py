@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import importlib
+import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
+from twin.config.base import hours
+from twin.config.limits import MAX_HOURS, MAX_UNITS
 from twin.state import Decision, NetworkInfo, State
-from twin.units import parse_duration
 
-Hours = Annotated[float, BeforeValidator(parse_duration)]
-"""Hours: a number, or text with units ("36h", "2d", "90min") as in a scenario."""
+Hours = Annotated[float, BeforeValidator(hours), Field(le=MAX_HOURS)]
+"""Hours: a number, or text with units ("36h", "2d", "90min") as in a scenario; at most
+`MAX_HOURS`, like every duration of a scenario."""
 
 
 @runtime_checkable
@@ -26,9 +30,22 @@ class Policy(Protocol):
 
 
 class PolicyParams(BaseModel):
-    """Base of each policy kind's parameters: unknown keys are errors."""
+    """Base of each policy kind's parameters: unknown keys are errors, numbers finite and bounded.
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Parameters come from untrusted scenario files like every other field, so every number of
+    every kind (levels, rates, thresholds, also inside mappings and lists) must be finite and
+    within ±`MAX_UNITS`: a level of 1e30 would overflow the model's 64-bit counts.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded(cls, value: Any) -> Any:
+        reason = _unbounded(value)
+        if reason:
+            raise ValueError(reason)
+        return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +58,10 @@ class PolicyKind:
 
 
 P = TypeVar("P", bound=type)
+
+_DOTTED = re.compile(r"[A-Za-z_]\w*(\.[A-Za-z_]\w*)*[.:][A-Za-z_]\w*", re.ASCII)
+"""`package.module.Class` or `package.module:Class`: names only, so that no text reaches
+`importlib` as a relative import (`.x`, `...`) or an empty module name."""
 
 
 class PolicyRegistry:
@@ -70,11 +91,20 @@ class PolicyRegistry:
         if kind in self._kinds:
             return self._kinds[kind]
         if "." in kind or ":" in kind:
+            if not _DOTTED.fullmatch(kind):
+                raise LookupError(
+                    f"{kind[:80]!r} is neither a known kind nor a dotted path to a class "
+                    "(write package.module.Class or package.module:Class)"
+                )
             module_name, _, attr = kind.replace(":", ".").rpartition(".")
             try:
                 cls = getattr(importlib.import_module(module_name), attr)
             except (ImportError, AttributeError) as exc:
                 raise LookupError(f"cannot import policy class {kind!r}: {exc}") from None
+            except Exception as exc:  # the user's module failed while importing
+                raise LookupError(
+                    f"cannot import policy class {kind!r}: {type(exc).__name__}: {exc}"[:300]
+                ) from None
             if not callable(getattr(cls, "decide", None)):
                 raise LookupError(f"{kind!r} has no decide(state) method")
             return PolicyKind(kind, _params_of(cls), cls)
@@ -85,7 +115,31 @@ class PolicyRegistry:
 
 
 class _AnyParams(BaseModel):
-    model_config = ConfigDict(extra="allow", frozen=True)
+    model_config = ConfigDict(extra="allow", frozen=True, allow_inf_nan=False)
+
+
+def _unbounded(value: Any, depth: int = 0) -> str | None:
+    """Why a parameter value holds a number beyond ±`MAX_UNITS` (or is not finite), else None."""
+    if isinstance(value, bool) or depth > 20:
+        return None
+    if isinstance(value, int | float):
+        if isinstance(value, float) and not math.isfinite(value):
+            return "must be a finite number"
+        if abs(value) > MAX_UNITS:  # compared as int when it is one: 10**5000 has no float
+            return f"must be within ±{MAX_UNITS:.0e}"
+        return None
+    items: Any = ()
+    if isinstance(value, dict):
+        items = value.values()
+    elif isinstance(value, list | tuple):
+        items = value
+    elif isinstance(value, BaseModel):
+        return None  # a nested parameter model checks its own fields
+    for item in items:
+        reason = _unbounded(item, depth + 1)
+        if reason:
+            return reason
+    return None
 
 
 def _params_of(cls: type) -> type[BaseModel]:
