@@ -27,6 +27,7 @@ from twin.units import parse_duration
 
 # --- bounded field types: every number finite (see `Strict`) and within a sane ceiling ----------
 
+
 def hours(value: object) -> float:
     """`parse_duration`, with a whole number too large for a float (10**400) refused plainly."""
     try:
