@@ -239,6 +239,7 @@ def _sleep(seconds: float) -> float:
 
 
 def test_interrupt_terminates_busy_local_workers() -> None:
+    before = descendants(os.getpid())  # e.g. multiprocessing's resource tracker from earlier tests
     ex = LocalExecutor(2)
     timer = threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGTERM))
     started = time.monotonic()
@@ -253,14 +254,27 @@ def test_interrupt_terminates_busy_local_workers() -> None:
     assert caught.value.exit_code == 143
     assert caught.value.stopped == ["stopped 2 workers"]
     assert ex._pool is None
-    assert not descendants(os.getpid()) - _known_children()
+    deadline = time.monotonic() + STOP_TIMEOUT
+    while descendants(os.getpid()) - before - _known_children() and time.monotonic() < deadline:
+        time.sleep(0.05)  # a terminated worker may take a moment to be reaped
+    assert not descendants(os.getpid()) - before - _known_children()
 
 
 def _known_children() -> set[int]:
-    """Children this test process had for other reasons (e.g. a module's dask cluster)."""
+    """Children this test process has for other reasons: a module's dask cluster, and
+    multiprocessing's own helpers (the resource tracker, a fork server), which live as long as
+    this process whichever pool started them."""
     import multiprocessing
 
-    return {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+    known = {p.pid for p in multiprocessing.active_children() if p.pid is not None}
+    for pid in descendants(os.getpid()):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if b"resource_tracker" in cmdline or b"forkserver" in cmdline:
+            known.add(pid)
+    return known
 
 
 def test_handlers_come_back_after_the_block() -> None:
