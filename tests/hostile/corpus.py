@@ -249,6 +249,8 @@ def cases() -> list[Case]:
     add("snapshot", "random bytes", _snapshot(_replace("stock.csv", os.urandom(4096))))
     add("snapshot", "empty file", _snapshot(_replace("stock.csv", b"")))
     add("snapshot", "non-finite units", _snapshot(_append("stock.csv", "central,lipstick,inf")))
+    add("snapshot", "promised inf", _snapshot(_append(
+        "orders.csv", "o-x,1,central,lipstick,1,waiting,1.0,1.0,inf")))
     return out
 
 

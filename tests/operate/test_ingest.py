@@ -59,7 +59,7 @@ SAMPLE: dict[str, list[dict[str, Any]]] = {
             "status": "presale",
             "created": -2.5,
             "release": 48.0,
-            "promised": math.inf,
+            "promised": 1e6,
         },
     ],
     "shipments": [

@@ -103,6 +103,9 @@ _FLOAT_RULES: dict[str, tuple[Callable[[float], bool], str]] = {
     "lead_time_mean": (lambda x: math.isfinite(x) and x >= 0, "must be a finite number >= 0"),
     "pick_wait": (lambda x: math.isfinite(x) and x >= 0, "must be a finite number >= 0"),
     "created": (math.isfinite, "must be a finite number"),
+    # an order's times are hours on the clock: `inf` is no promise a planner can act on
+    "release": (math.isfinite, "must be a finite number (hours)"),
+    "promised": (math.isfinite, "must be a finite number (hours)"),
 }
 _ANY_NUMBER: tuple[Callable[[float], bool], str] = (lambda x: not math.isnan(x), "must be a number")
 
