@@ -195,6 +195,7 @@ def cases() -> list[Case]:
     add("scenario", "not yaml", _scenario("a: [b\n  c: d: e\n"))
     add("scenario", "policy kind .x", _mutated(_set("policies.elastic.kind", ".x")))
     add("scenario", "policy kind ...", _mutated(_set("policies.elastic.kind", "...")))
+    add("scenario", "policy kind importing a module", _mutated(_set("policies.elastic.kind", "antigravity.X")))
     for path in (
         "demand.baseline.orders_per_hour",
         "sites.north.weight",

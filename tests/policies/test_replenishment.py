@@ -338,6 +338,7 @@ def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     name = f"user_policies_{uuid.uuid4().hex[:8]}"
     (tmp_path / f"{name}.py").write_text(USER_MODULE, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setenv("TWIN_POLICY_MODULES", f"some_other_package, {name}")
     return name
 
 
@@ -371,11 +372,30 @@ def test_user_policy_parameters_are_checked_at_load(user_module: str) -> None:
     assert info.value.problems == ["F: policies.mine.units (='x') must be a whole number"]
 
 
+def test_a_module_not_allowed_is_never_imported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A scenario's kind must not run code it chose: importing a module runs it."""
+    marker = tmp_path / "ran"
+    (tmp_path / "sneaky_policies.py").write_text(
+        f"open({str(marker)!r}, 'w').close()\nclass P:\n    def decide(self, s): return []\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delenv("TWIN_POLICY_MODULES", raising=False)
+    with pytest.raises(LookupError, match="would import module 'sneaky_policies'"):
+        REGISTRY.resolve("sneaky_policies.P")
+    assert not marker.exists()
+    monkeypatch.setenv("TWIN_POLICY_MODULES", "sneaky_policies")
+    assert REGISTRY.resolve("sneaky_policies.P").name == "sneaky_policies.P"
+    assert marker.exists()
+
+
 def test_bad_dotted_paths_are_lookup_errors(user_module: str) -> None:
     with pytest.raises(LookupError, match="cannot import policy class"):
         REGISTRY.resolve(f"{user_module}.Missing")
-    with pytest.raises(LookupError, match="cannot import policy class"):
-        REGISTRY.resolve("no_such_package_xyz.Policy")
+    with pytest.raises(LookupError, match="TWIN_POLICY_MODULES=no_such_package_xyz"):
+        REGISTRY.resolve("no_such_package_xyz.Policy")  # not allowed, so never imported
     with pytest.raises(LookupError, match="no decide"):
         REGISTRY.resolve(f"{user_module}.NoDecide")
     with pytest.raises(LookupError, match=r"known kinds: .*base_stock"):

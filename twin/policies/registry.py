@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import importlib
 import math
+import os
 import re
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Protocol, TypeVar, runtime_checkable
@@ -97,6 +99,9 @@ class PolicyRegistry:
                     "(write package.module.Class or package.module:Class)"
                 )
             module_name, _, attr = kind.replace(":", ".").rpartition(".")
+            refusal = _import_refusal(module_name)
+            if refusal:
+                raise LookupError(f"{kind!r} {refusal}")
             try:
                 cls = getattr(importlib.import_module(module_name), attr)
             except (ImportError, AttributeError) as exc:
@@ -112,6 +117,29 @@ class PolicyRegistry:
             f"unknown policy kind {kind!r}; known kinds: {', '.join(self.names)}"
             " (or a dotted path to your own class)"
         )
+
+
+POLICY_MODULES_ENV = "TWIN_POLICY_MODULES"
+"""Comma-separated top-level packages a scenario's dotted policy `kind` may import."""
+
+
+def _import_refusal(module_name: str) -> str | None:
+    """Why importing `module_name` for a policy is not allowed, or None when it is.
+
+    A scenario is untrusted input (it may come with a pull request), and importing a module runs
+    its code: a `kind` may name a module that is already loaded, or one whose top-level package is
+    listed in TWIN_POLICY_MODULES; anything else would run code the scenario chose.
+    """
+    if module_name in sys.modules:
+        return None
+    top = module_name.split(".", 1)[0]
+    allowed = {p.strip() for p in os.environ.get(POLICY_MODULES_ENV, "").split(",") if p.strip()}
+    if top in allowed:
+        return None
+    return (
+        f"would import module {module_name!r}, which runs its code: list its package in "
+        f"{POLICY_MODULES_ENV} to use your own policies (e.g. {POLICY_MODULES_ENV}={top})"
+    )
 
 
 class _AnyParams(BaseModel):
