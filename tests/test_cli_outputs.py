@@ -285,3 +285,29 @@ def test_a_folder_in_a_read_only_one_is_filled_in_place(
         ["kpis.csv", "summary.csv", "traces.npz", "results.json", "report.html"]
     )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+
+
+def test_a_killed_runs_staging_folders_are_cleared_not_fresh_ones(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from twin.experiments.runner import STALE_STAGE_S
+
+    out = tmp_path / "res"
+    stale = tmp_path / ".res.0123456789ab.new"
+    fresh = tmp_path / ".res.ba9876543210.new"  # another run filling right now
+    other = tmp_path / ".resx.0123456789ab.new"  # some other target's
+    for folder in (stale, fresh, other):
+        folder.mkdir()
+        (folder / "kpis.csv").write_text("x\n")
+    old = time.time() - STALE_STAGE_S - 60
+    os.utime(stale, (old, old))
+    os.utime(other, (old, old))
+
+    def fill(stage: Path) -> dict[str, Path]:
+        (stage / "kpis.csv").write_text("new\n")
+        return {"kpis": stage / "kpis.csv"}
+
+    write_folder(out, fill)
+    assert not stale.exists() and fresh.exists() and other.exists()
+    assert (out / "kpis.csv").read_text() == "new\n"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import shutil
 import sys
 import threading
@@ -260,6 +261,7 @@ def write_folder(
     out = Path(out)
     target = Path(os.path.abspath(out))
     target.parent.mkdir(parents=True, exist_ok=True)
+    _clear_stale(target)
     stage = target.parent / _sibling(target, "new")
     try:
         stage.mkdir()
@@ -279,6 +281,27 @@ def write_folder(
     finally:
         shutil.rmtree(stage, ignore_errors=True)
     return {key: out / Path(path).relative_to(stage) for key, path in paths.items()}
+
+
+STALE_STAGE_S = 600.0
+"""A staging folder untouched this long was left by a killed run (filling one takes seconds)."""
+
+
+def _clear_stale(target: Path) -> None:
+    """Remove staging and swapped-aside folders of `target` that a killed run left behind."""
+    pattern = re.compile(rf"\.{re.escape(target.name[:40])}\.[0-9a-f]{{12}}\.(new|old)")
+    now = time.time()
+    try:
+        siblings = list(target.parent.iterdir())
+    except OSError:
+        return
+    for entry in siblings:
+        try:
+            stale = pattern.fullmatch(entry.name) and now - entry.stat().st_mtime > STALE_STAGE_S
+        except OSError:
+            continue
+        if stale and entry.is_dir():
+            shutil.rmtree(entry, ignore_errors=True)
 
 
 def _sibling(target: Path, role: str) -> str:
