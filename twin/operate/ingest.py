@@ -427,15 +427,7 @@ def check_rows(
     _table_of(table, source or table)
     report = _Report(source or table, table, "python")
     records = ((i, f"row {i}", row) for i, row in enumerate(rows, 1))
-    typed_rows: list[dict[str, Any]] = []
-    first_of: dict[tuple[Any, ...], int] = {}
-    for number, typed in _typed_rows(table, records, False, network, report):
-        typed_rows.append(typed)
-        key = _key(table, typed)
-        if key is not None and key in first_of:
-            report.repeat(number, first_of[key], key)
-        elif key is not None:
-            first_of[key] = number
+    typed_rows = _unique_rows(table, _typed_rows(table, records, False, network, report), report)
     report.finish()
     return typed_rows
 
@@ -512,19 +504,27 @@ def read_snapshot_file(
     path = Path(path)
     fmt, table = _format_and_table(path)
     report = _Report(str(path), table, fmt)
-    rows: list[dict[str, Any]] = []
-    first_of: dict[tuple[Any, ...], int] = {}
     with open_snapshot(path) as text:
         records = _records(text, str(path), fmt, table)
-        for number, typed in _typed_rows(table, records, fmt == "csv", network, report):
-            rows.append(typed)
-            key = _key(table, typed)
-            if key is not None and key in first_of:
-                report.repeat(number, first_of[key], key)
-            elif key is not None:
-                first_of[key] = number
+        rows = _unique_rows(table, _typed_rows(table, records, fmt == "csv", network, report), report)
     report.finish()
     return table, rows
+
+
+def _unique_rows(
+    table: str, typed: Iterable[tuple[int, dict[str, Any]]], report: _Report
+) -> list[dict[str, Any]]:
+    """The typed rows in order; a key seen before is reported with the row that first had it."""
+    rows: list[dict[str, Any]] = []
+    first_of: dict[tuple[Any, ...], int] = {}
+    for number, row in typed:
+        rows.append(row)
+        key = _key(table, row)
+        if key is not None and key in first_of:
+            report.repeat(number, first_of[key], key)
+        elif key is not None:
+            first_of[key] = number
+    return rows
 
 
 def _typed_rows(
