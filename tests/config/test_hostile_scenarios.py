@@ -549,3 +549,13 @@ def test_hostile_mutation_loads_or_is_a_config_error(
             load_scenario(path)
         except ConfigError as exc:
             assert str(path) in str(exc)
+
+
+def test_a_huge_whole_number_from_python_is_refused_quietly(capfd: pytest.CaptureFixture[str]) -> None:
+    """Built in Python (no file reader), a 4400-digit kind is refused before pydantic, which would
+    print Python's refusal to render it as an ignored exception."""
+    data = tiny()
+    data["sites"]["central"]["kind"] = 10**4400
+    with pytest.raises(ConfigError, match=r"sites\.central\.kind is a whole number of more than 30"):
+        scenario_from_data(data, "mutant.yaml")
+    assert "Exception ignored" not in capfd.readouterr().err

@@ -11,6 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from twin.config.errors import problem, validation_problems
+from twin.config.limits import MAX_DEPTH, MAX_INT_DIGITS
 from twin.config.reader import read_yaml
 from twin.config.schema import Scenario
 from twin.errors import ConfigError
@@ -22,6 +23,9 @@ def scenario_from_data(data: Any, source: str = "<scenario>") -> Scenario:
     """Validate already-parsed data as a scenario (source names it in errors)."""
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of scenario keys at the top level")
+    oversized = _oversized(data, source)
+    if oversized:  # refused before pydantic, which would print them while failing
+        raise ConfigError(oversized)
     try:
         scenario = Scenario.model_validate(data)
     except ValidationError as exc:
@@ -30,6 +34,34 @@ def scenario_from_data(data: Any, source: str = "<scenario>") -> Scenario:
     if problems:
         raise ConfigError(problems)
     return scenario
+
+
+def _oversized(data: Any, source: str) -> list[str]:
+    """Whole numbers beyond `MAX_INT_DIGITS` digits, and nesting beyond `MAX_DEPTH`, in Python data.
+
+    Files are held to these limits while they are read; data built in Python (the API, `--set`)
+    is checked here, without ever turning such a number into text (Python refuses past 4300
+    digits, and pydantic's discriminators would print that refusal as an ignored exception).
+    """
+    lines: list[str] = []
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack and len(lines) < 20:
+        value, path = stack.pop()
+        if len(path) > MAX_DEPTH:
+            lines.append(problem(source, path[:MAX_DEPTH], f"is nested more than {MAX_DEPTH} levels deep"))
+        elif isinstance(value, dict):
+            stack.extend((v, (*path, k if isinstance(k, str | int) else "?")) for k, v in value.items())
+        elif isinstance(value, list | tuple):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+        elif isinstance(value, int) and not isinstance(value, bool) and (
+            value.bit_length() > _MAX_INT_BITS
+        ):
+            lines.append(problem(source, path, f"is a whole number of more than {MAX_INT_DIGITS} digits"))
+    return lines
+
+
+_MAX_INT_BITS = int(MAX_INT_DIGITS * 3.33) + 1
+"""Bits of the largest whole number of `MAX_INT_DIGITS` digits (log2 10 ≈ 3.32)."""
 
 
 def load_scenario(path: str | Path) -> Scenario:
