@@ -531,17 +531,6 @@ def to_junit(result: GateResult) -> str:
 # --- writing files ------------------------------------------------------------------------------
 
 
-def check_output(path: Path, option: str) -> None:
-    """Fail before any replication runs if `path` cannot be a file we write."""
-    if path.is_dir():
-        raise TwinError(f"{option} {path}: is a folder, not a file")
-    parent = path.parent
-    while not parent.exists():
-        parent = parent.parent
-    if not parent.is_dir():
-        raise TwinError(f"{option} {path}: {parent} is a file, not a folder")
-
-
 def write_atomic(path: Path, text: str) -> None:
     """Write `text` to `path` whole (the report's atomic writer), making its folder if needed."""
     from twin.report.html import write_atomic as replace_whole

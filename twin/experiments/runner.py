@@ -198,7 +198,6 @@ def report_settings(scenario: Scenario) -> dict[str, object]:
         },
         "currency": scenario.currency,
         "start": None if scenario.start is None else scenario.start.isoformat(),
-        "prices": {k: sku.price for k, sku in scenario.skus.items()},
         "locations": {sid: list(site.location) for sid, site in scenario.sites.items()},
         "kinds": {sid: site.kind for sid, site in scenario.sites.items()},
         "featured": {
@@ -346,12 +345,6 @@ def _replace(source: Path, target: Path) -> None:
         _swap(source, target)
     else:
         os.replace(source, target)
-
-
-def _atomic_csv(frame: pd.DataFrame, path: Path, index: bool) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    frame.to_csv(tmp, index=index, float_format="%.10g")
-    tmp.replace(path)
 
 
 @contextmanager

@@ -127,8 +127,6 @@ class RunRecord:
     """Per line-haul lane (`origin->destination`), (time, capacity, units loaded) of each departure."""
     waves: dict[str, list[tuple[float, int | None, int]]]
     """Per last-mile lane with waves (`origin->region@carrier`), (time, capacity, orders) per wave."""
-    outages: list[list[tuple[float, float]]]
-    """Per supplier, its outage windows (random and scheduled)."""
 
     @property
     def horizon_h(self) -> float:
@@ -1109,7 +1107,6 @@ class World:
             samples=self.sampler.finish(h),
             departures=self._departures(),
             waves=self._wave_loads(),
-            outages=[list(s.outage_log) for s in self.suppliers.values()],
         )
 
     def _departures(self) -> dict[str, list[tuple[float, int | None, int]]]:

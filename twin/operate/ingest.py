@@ -26,7 +26,6 @@ import json
 import math
 import numbers
 import re
-import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TextIO
@@ -406,11 +405,9 @@ class _Report:
 
     def finish(self) -> None:
         """Raise a `StoreError` listing the file's problems, if it has any."""
-        found = sorted(self._found + self._repeats, key=lambda item: item[0])
-        problems = [p for _, p in found]
+        problems = [p for _, p in sorted(self._found + self._repeats, key=lambda item: item[0])]
         if self.table == "clock" and self.rows != 1:
             count = f"has {self.rows} data rows; table clock must have exactly one"
-            found.append((sys.maxsize, ("", "", None, count)))
             problems.append(("", "", None, count))
         total = len(problems) + self._count - len(self._found) + self.repeated - len(self._repeats)
         if problems:

@@ -1,7 +1,10 @@
-"""The single-file HTML report of a run: KPI table with confidence intervals, figures, costs.
+"""What the self-contained HTML reports share: base CSS, the verdict box, the KPI table.
 
-The file is self-contained (inline CSS, figures as base64 PNG `data:` URIs) so a planner can open
-it offline or mail it around, and it is written atomically so a half-written report never exists.
+Also tagged numbers, embedded figures and the atomic writer; `write_report` writes a run's
+report (rendered by `run_report`).
+
+Reports are self-contained (inline CSS, figures as base64 PNG `data:` URIs) so a planner can open
+them offline or mail them around, and written atomically so a half-written report never exists.
 """
 
 from __future__ import annotations
@@ -31,10 +34,6 @@ code { font-size: 0.9rem; }
 figure { margin: 0.5rem 0 1.5rem; }
 figure img { max-width: 100%; height: auto; }
 .wide { overflow-x: auto; }
-table.by-site { font-size: 0.85rem; }
-table.by-site th, table.by-site td { padding: 0.3rem 0.45rem; }
-table.by-site thead th { vertical-align: bottom; white-space: normal; }
-table.by-site code { font-size: 0.8rem; }
 """
 
 VERDICT_CSS = """
@@ -64,17 +63,6 @@ table.verdict .sub span, table.verdict .diff span { white-space: nowrap; }
 """The verdict box, its judgement colours and its table: shared by the compare and sweep reports."""
 
 
-def kpi_kind(name: str) -> str:
-    """`rate`, `money`, `hours` or `count`: the registry's unit, as the figures group it."""
-    unit = kpi.info(name).unit
-    return {"share": "rate", "money": "money", "hours": "hours"}.get(unit, "count")
-
-
-def describe_kpi(name: str) -> str:
-    """The planner-facing description of a KPI from the registry ("" when unknown)."""
-    return kpi.info(name).description
-
-
 def _as_float(value: object) -> float:
     """Coerce a summary cell to float, mapping missing values to NaN."""
     try:
@@ -83,17 +71,17 @@ def _as_float(value: object) -> float:
         return math.nan
 
 
-def _kpi_row(kpi: str, row: pd.Series) -> str:
+def _kpi_row(name: str, row: pd.Series) -> str:
     """One `<tr>` of the KPI table."""
     mean = _as_float(row.get("mean"))
     low, high = _as_float(row.get("ci_low")), _as_float(row.get("ci_high"))
     n = _as_float(row.get("n"))
     places = decimals_for([mean, low, high])
     cells = [
-        f"<td><code>{escape(kpi)}</code></td>",
-        f"<td>{escape(describe_kpi(kpi))}</td>",
-        f'<td class="num">{escape(format_value(kpi, mean, places))}</td>',
-        f'<td class="num">{escape(format_ci(kpi, low, high))}</td>',
+        f"<td><code>{escape(name)}</code></td>",
+        f"<td>{escape(kpi.info(name).description)}</td>",
+        f'<td class="num">{escape(format_value(name, mean, places))}</td>',
+        f'<td class="num">{escape(format_ci(name, low, high))}</td>',
         f'<td class="num">{MISSING if math.isnan(n) else int(n)}</td>',
     ]
     return "<tr>" + "".join(cells) + "</tr>"
@@ -105,7 +93,7 @@ def kpi_table(summary: pd.DataFrame) -> str:
         '<tr><th>KPI</th><th>what it measures</th><th class="num">mean</th>'
         '<th class="num">95 % CI</th><th class="num">n</th></tr>'
     )
-    rows = [_kpi_row(str(kpi), row) for kpi, row in summary.iterrows()]
+    rows = [_kpi_row(str(name), row) for name, row in summary.iterrows()]
     return (
         f'<table class="kpis">\n<thead>{head}</thead>\n<tbody>\n'
         + "\n".join(rows)
