@@ -101,7 +101,9 @@ def sweep_command(
                 )
         finally:
             executor.close()
-    currency = str(getattr(next(iter(plan.designs.values())), "currency", "") or "")
+    from twin.report.compare import currency_of
+
+    currency = currency_of(plan.designs)
     typer.echo(format_sweep(result, currency=currency))
     if out is not None:
         paths = write_folder(out, lambda folder: write_sweep(result, folder, plotted))

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
@@ -327,14 +328,20 @@ def format_difference(name: str, diff: float, currency: str = "") -> str:
     return f"{sign}{text}"
 
 
-def backlog_series(record: RunRecord) -> tuple[np.ndarray, np.ndarray]:
-    """Open backorder units as a step function: (change times, level after each change)."""
-    o, book, h = record.outcomes, record.book, record.horizon_h
-    waited = (
+def waited_for_stock(record: RunRecord) -> np.ndarray:
+    """Per order, whether it waited for stock: cancelled, still waiting, or allocated late."""
+    o, book = record.outcomes, record.book
+    return (
         (o.status == CANCELLED)
         | (o.status == WAITING)
         | ((o.status == ALLOCATED) & (o.allocated > book.time))
     )
+
+
+def backlog_series(record: RunRecord) -> tuple[np.ndarray, np.ndarray]:
+    """Open backorder units as a step function: (change times, level after each change)."""
+    o, book, h = record.outcomes, record.book, record.horizon_h
+    waited = waited_for_stock(record)
     start = book.time[waited]
     end = np.where(o.status[waited] == CANCELLED, o.cancelled[waited], o.allocated[waited])
     q = book.units[waited]
@@ -372,10 +379,12 @@ def recovery_hours(
     return float(t_in[above[0] + back[0]] - start), False
 
 
-def recovery_windows(pulses: list, horizon: float) -> list[float]:
-    """Each pulse's censoring time: the next pulse's start after it, or the horizon."""
-    starts = sorted(p.start for p in pulses)
-    return [min([s for s in starts if s > p.start] + [horizon]) for p in pulses]
+def next_starts(starts: Sequence[float], horizon: float) -> list[float]:
+    """For each start, the next later start among them, or the horizon.
+
+    That is where a pulse's recovery is censored and where its window ends.
+    """
+    return [min([s for s in starts if s > start] + [horizon]) for start in starts]
 
 
 def compute(record: RunRecord) -> dict[str, float]:
@@ -406,7 +415,7 @@ def compute(record: RunRecord) -> dict[str, float]:
     kpis["lost_sales"] = float(qty[lost].sum())
     times, levels = backlog_series(record)
     kpis["backlog_peak"] = float(levels.max())
-    ends = recovery_windows(record.pulses, h)
+    ends = next_starts([p.start for p in record.pulses], h)
     recoveries = [
         recovery_hours(times, levels, p.start, end)
         for p, end in zip(record.pulses, ends, strict=True)

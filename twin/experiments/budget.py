@@ -30,8 +30,10 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
 
+from twin.config.limits import MAX_VEHICLES
 from twin.config.schema import Scenario
 from twin.errors import ConfigError, TwinError
+from twin.model.sampler import FINE_AFTER_H, FINE_BEFORE_H, FINE_STEP_H
 
 # --- the budget (lifted by --allow-large) -------------------------------------------------------
 
@@ -63,7 +65,7 @@ WORKERS_PER_CPU = 4
 
 # --- hard limits (never lifted) -----------------------------------------------------------------
 
-HARD_MAX_VEHICLES = 1_000
+HARD_MAX_VEHICLES = MAX_VEHICLES
 """Vehicles of one routed fleet: OR-Tools aborts the whole process (SIGABRT, no message) on fleets
 of around a million, and models any size up to this one."""
 HARD_MIN_REVIEW_H = 1.0 / 60.0
@@ -81,7 +83,7 @@ def allowing_large(allow: bool = True) -> Iterator[None]:
     A context rather than a parameter, so the flag reaches `run_designs` through `compare`,
     `sweep` and `gate` without every layer in between passing it on.
     """
-    token = _ALLOW_LARGE.set(allow)
+    token = _ALLOW_LARGE.set(allow or _ALLOW_LARGE.get())  # an inner False keeps an outer True
     try:
         yield
     finally:
@@ -248,8 +250,9 @@ def estimate_samples(scenario: Scenario) -> Estimate:
         if live.replay is not None:
             spans.append((live.start + live.replay.after, live.replay.duration))
         for start, duration in spans:
-            lo, hi = max(0.0, start - 1.0), min(horizon, start + duration + 6.0)
-            times += 4 * max(0.0, hi - lo)
+            lo = max(0.0, start - FINE_BEFORE_H)
+            hi = min(horizon, start + duration + FINE_AFTER_H)
+            times += max(0.0, hi - lo) / FINE_STEP_H
     w = len(scenario.sites_of("warehouse"))
     f = len(scenario.sites_of("factory"))
     k = len(scenario.skus)

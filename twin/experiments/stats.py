@@ -10,11 +10,6 @@ import pandas as pd
 from twin import kpi
 
 
-def is_rate(name: str) -> bool:
-    """Whether a KPI is a share in [0, 1] (from the KPI registry)."""
-    return kpi.info(name).is_rate
-
-
 def kpi_range(name: str) -> tuple[float, float]:
     """The values a KPI can take (from the KPI registry)."""
     entry = kpi.info(name)
@@ -43,6 +38,10 @@ def relative_half_width(values: np.ndarray, level: float = 0.95) -> float:
         return 0.0 if hw == 0 else math.inf
     return hw / mean
 
+
+SIGNIFICANCE = 0.05
+"""The two-sided level at which a paired difference counts as significant (compare's judgements,
+the sweep's dominance test)."""
 
 BOOTSTRAP_RESAMPLES = 4999
 BOOTSTRAP_SEED = 20261111

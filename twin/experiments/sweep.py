@@ -40,7 +40,7 @@ from twin.experiments.overrides import (
     split_variants,
 )
 from twin.experiments.runner import Progress, kpi_frame, run_designs
-from twin.experiments.stats import paired_difference, summarise
+from twin.experiments.stats import SIGNIFICANCE, paired_difference, summarise
 
 DEFAULT_COST = "cost_total"
 """The Pareto front's cost KPI unless the caller chooses another (lower is better)."""
@@ -52,9 +52,6 @@ MAIN_KPIS = ("fill_rate", "otd", "cost_total")
 """The KPIs the command line prints per point and the report plots by default."""
 
 SUMMARY_COLUMNS = ("mean", "std", "n", "half_width", "ci_low", "ci_high")
-
-SIGNIFICANCE = 0.05
-"""The level of the paired t-tests that decide whether one point significantly dominates another."""
 
 RESERVED_COLUMNS = frozenset(
     {

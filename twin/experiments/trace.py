@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from twin.kpi import restock_pending, returns_by_channel
-from twin.model.ledger import ALLOCATED, CANCELLED, WAITING
+from twin.kpi import next_starts, restock_pending, returns_by_channel, waited_for_stock
+from twin.model.ledger import ALLOCATED, CANCELLED
 
 if TYPE_CHECKING:
     from twin.model.world import RunRecord
@@ -55,7 +55,6 @@ FULL = 0.99
 FACTORY_SATURATED = 0.9
 LINEHAUL_LOOKBACK_H = 24.0
 FACTORY_LOOKBACK_H = 24.0
-CHANNELS = ("baseline", "live")
 PULSE_WINDOW_AFTER_H = 48.0
 """A pulse's window runs at most this long after it ends (or to the next pulse, or the horizon)."""
 
@@ -184,11 +183,7 @@ def trace_of(record: RunRecord) -> Trace:
     judged = book.promised < h
     on_time = judged & (o.status == ALLOCATED) & (o.delivered <= book.promised)
     late_order = judged & ~on_time & ~lost_order
-    waited = (
-        (o.status == CANCELLED)
-        | (o.status == WAITING)
-        | ((o.status == ALLOCATED) & (o.allocated > book.time))
-    )
+    waited = waited_for_stock(record)
 
     demanded = _sum3(None, region, line_sku, line_qty, (n_g, n_k))
     lost = _sum3(site, region, line_sku, line_qty * lost_order[owner], (n_w, n_g, n_k))
@@ -243,11 +238,8 @@ def pulse_window_ends(
     starts: list[float], ends: list[float], horizon: float
 ) -> list[float]:
     """Where each pulse's window ends: the next pulse's start, the horizon, or 48 h after it ends."""
-    out = []
-    for s, e in zip(starts, ends, strict=True):
-        nxt = min([x for x in starts if x > s] + [horizon])
-        out.append(min(nxt, e + PULSE_WINDOW_AFTER_H))
-    return out
+    nexts = next_starts(starts, horizon)
+    return [min(n, e + PULSE_WINDOW_AFTER_H) for n, e in zip(nexts, ends, strict=True)]
 
 
 def _pulse_short(record: RunRecord, short: np.ndarray) -> np.ndarray:

@@ -227,9 +227,9 @@ class Waves:
         """Full wave index -> a later index to try next."""
         self._cuts = _Cuts()
         self.launched: list[float] = []
-        self._load: dict[float, tuple[int | None, int]] = {}
-        """Wave time -> (capacity after cuts, orders): survives `set_every` re-indexing."""
         """Departure time of every wave that carries at least one order, in order of first use."""
+        self._orders_at: dict[float, int] = {}
+        """Wave time -> orders on it: survives `set_every` re-indexing."""
 
     def wave_time(self, index: int) -> float:
         """Departure time of the wave with this index."""
@@ -270,16 +270,17 @@ class Waves:
         count += 1
         used[n] = count
         t = self.first + n * self.every
-        self._load[t] = (cap, count)
+        self._orders_at[t] = count
         if count == 1:
             self.launched.append(t)
         if cap is not None and count >= cap:
             skip[n] = n + 1
-        return self.first + n * self.every
+        return t
 
     def loads(self) -> list[tuple[float, int | None, int]]:
         """(time, capacity after cuts, orders) of every wave that carried orders, in time order."""
-        return [(t, cap, count) for t, (cap, count) in sorted(self._load.items())]
+        base, cuts = self.capacity, self._cuts
+        return [(t, cuts.capacity(base, t), n) for t, n in sorted(self._orders_at.items())]
 
     def set_every(self, t: float, every: float | None) -> None:
         """From the first departure at or after `t` on, waves leave every `every` hours.

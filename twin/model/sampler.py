@@ -17,9 +17,10 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
-import simpy
 
 if TYPE_CHECKING:
+    import simpy
+
     from twin.model.factory import Factory
     from twin.model.warehouse import Warehouse
 

@@ -9,17 +9,16 @@ import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any, Protocol, TypeVar, runtime_checkable
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
-from twin.config.base import hours
-from twin.config.limits import MAX_HOURS, MAX_UNITS
+from twin.config.base import Duration
+from twin.config.limits import MAX_UNITS
 from twin.state import Decision, NetworkInfo, State
 
-Hours = Annotated[float, BeforeValidator(hours), Field(le=MAX_HOURS)]
-"""Hours: a number, or text with units ("36h", "2d", "90min") as in a scenario; at most
-`MAX_HOURS`, like every duration of a scenario."""
+Hours = Duration
+"""Hours: a number, or text with units ("36h", "2d", "90min"), as every duration of a scenario."""
 
 
 @runtime_checkable

@@ -92,17 +92,26 @@ class Results:
         return self.axes is not None and "on_hand" in self.arrays
 
 
+def target_bounds(results: Results) -> dict[str, tuple[str, float]]:
+    """Each target's direction (`≥` or `≤`) and threshold, from the report settings."""
+    targets = results.settings.get("targets") or {}
+    assert isinstance(targets, dict)
+    return {
+        name: ("≥", float(spec["min"])) if spec.get("min") is not None else ("≤", float(spec["max"]))
+        for name, spec in targets.items()
+    }
+
+
 def target_checks(results: Results) -> list[TargetCheck]:
     """Every target of the scenario, with the share of replications meeting it."""
     out = []
     targets = results.settings.get("targets") or {}
     assert isinstance(targets, dict)
-    for name, spec in targets.items():
+    for name, (sign, bound) in target_bounds(results).items():
         if name not in results.summary.index:
             continue
         row = results.summary.loc[name]
-        bound = spec["min"] if spec.get("min") is not None else spec["max"]
-        sign = "≥" if spec.get("min") is not None else "≤"
+        spec = targets[name]
         values = results.kpis[name].to_numpy(float)
         n = int(np.isfinite(values).sum())
         out.append(

@@ -33,9 +33,10 @@ from twin import kpi as registry
 from twin.config.errors import format_path
 from twin.config.schema import Scenario
 from twin.experiments.compare import CompareResult
+from twin.experiments.stats import SIGNIFICANCE
 from twin.kpi import MISSING
 from twin.report import figures
-from twin.report.html import _CSS, VERDICT_CSS, data_number, kpi_table, write_atomic
+from twin.report.html import _CSS, VERDICT_CSS, _img, data_number, kpi_table, write_atomic
 
 MAIN_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "cost_total", "profit")
 """The KPIs a comparison shows first (those the designs have, in this order)."""
@@ -43,8 +44,9 @@ MAIN_KPIS = ("fill_rate", "immediate_fill_rate", "otd", "cost_total", "profit")
 MAX_CHANGES = 12
 """Changes against the baseline listed per design in the report; the rest are counted."""
 
-ALPHA = 0.05
-"""A difference is significant when its paired two-sided p-value is below this."""
+ALPHA = SIGNIFICANCE
+"""A difference is significant when its paired two-sided p-value is below this (the sweep's
+dominance test uses the same level)."""
 
 MIN_REPS = 10
 """Fewer replications than this get a warning: intervals too wide to decide from."""
@@ -795,8 +797,7 @@ def render_compare_report(
             "difference is not significant; light bars: what independent runs would give (they "
             "may run past the panel). An interval that does not cross the dashed zero line is a "
             "significant difference.</p>",
-            f'<figure><img src="data:image/png;base64,{image}" '
-            'alt="Forest plot of paired differences against the baseline"></figure>',
+            _img(image, "Forest plot of paired differences against the baseline"),
             _differences_table(result, kpis, currency),
         ]
     body += [

@@ -128,7 +128,7 @@ def render(results: Results, title: str | None = None) -> str:
             results,
             [k for k in (*analysis.HEADLINE_KPIS, "lead_time_p95", "backlog_peak", "recovery_h")
              if k in results.kpis.columns],
-            {name: t.min if t.min is not None else t.max for name, t in _target_specs(results).items()},
+            {name: bound for name, (_, bound) in analysis.target_bounds(results).items()},
         ),
         "Each KPI's value in every run with its P10, P50 and P90",
     )
@@ -136,18 +136,6 @@ def render(results: Results, title: str | None = None) -> str:
     total = results.summary.loc["cost_total", "mean"] if "cost_total" in results.summary.index else math.nan
     ctx["cost_total"] = fmt("cost_total", float(total))
     return _ENV.get_template("run.html.j2").render(**ctx)
-
-
-class _Target:
-    def __init__(self, spec: dict[str, object]) -> None:
-        self.min = spec.get("min")
-        self.max = spec.get("max")
-
-
-def _target_specs(results: Results) -> dict[str, _Target]:
-    targets = results.settings.get("targets") or {}
-    assert isinstance(targets, dict)
-    return {name: _Target(spec) for name, spec in targets.items()}
 
 
 def _run_line(results: Results) -> str:

@@ -47,6 +47,7 @@ from twin.report.compare import (
     MIN_REPS,
     Judgement,
     css_class,
+    currency_of,
     judge,
     p_text,
     wide_by_kpi,
@@ -97,7 +98,7 @@ def render_sweep_report(
 ) -> str:
     """Render a sweep as a complete, self-contained HTML document (a string)."""
     heading = title if title is not None else f"Sweep of {result.scenario}"
-    currency = currency or _currency(result)
+    currency = currency or currency_of(result.designs)
     shown = list(dict.fromkeys([result.cost, result.service, *kpis]))
     shown = [k for k in shown if k in set(result.summary["kpi"])]
     reference = result.reference
@@ -158,12 +159,6 @@ def render_sweep_report(
         + "\n".join(body)
         + "\n</body>\n</html>\n"
     )
-
-
-def _currency(result: SweepResult) -> str:
-    """The swept scenario's `currency:` symbol ("" when none is set)."""
-    first = next(iter(result.designs.values()), None)
-    return str(getattr(first, "currency", "") or "")
 
 
 def sweep_summary(result: SweepResult) -> str:
