@@ -122,10 +122,10 @@ def _executor(workers: int, scheduler: str | None, allow_large: bool) -> Iterato
     Local workers are checked as `--workers` is; the designs' work is checked by `run_designs`,
     before any replication is submitted, so the API refuses what the commands refuse.
     """
-    from twin.experiments.budget import allowing_large, check_workers, large_allowed
+    from twin.experiments.budget import allowing_large, check_workers
     from twin.experiments.executors import SCHEDULER_ENV, make_executor
 
-    with allowing_large(allow_large or large_allowed()):
+    with allowing_large(allow_large):
         if not (scheduler or os.environ.get(SCHEDULER_ENV)):
             check_workers(workers)
         with make_executor(workers, scheduler) as executor:

@@ -20,7 +20,7 @@ from twin.experiments.executors import Interrupted, raising_on_signals
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-OUTPUT_OPTIONS = ("out", "junit")
+OUTPUT_OPTIONS = ("out", "junit", "markdown", "plot")
 """Keyword arguments of the commands that name what they write: compared before and after an
 interruption, so the closing line says truthfully whether anything was written."""
 

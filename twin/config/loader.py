@@ -11,7 +11,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from twin.config.errors import problem, validation_problems
-from twin.config.limits import MAX_DEPTH, MAX_INT_DIGITS
+from twin.config.limits import MAX_DEPTH, MAX_INT_DIGITS, MAX_NODES
 from twin.config.reader import read_yaml
 from twin.config.schema import Scenario
 from twin.errors import ConfigError
@@ -42,11 +42,17 @@ def _oversized(data: Any, source: str) -> list[str]:
     Files are held to these limits while they are read; data built in Python (the API, `--set`)
     is checked here, without ever turning such a number into text (Python refuses past 4300
     digits, and pydantic's discriminators would print that refusal as an ignored exception).
+    The walk visits at most `MAX_NODES` values, as the file reader counts them: Python data can
+    share a list at every level, which a walk without a budget would visit exponentially often.
     """
     lines: list[str] = []
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    visited = 0
     while stack and len(lines) < 20:
         value, path = stack.pop()
+        visited += 1
+        if visited > MAX_NODES:
+            return [problem(source, (), f"expands to more than {MAX_NODES:,} values")]
         if len(path) > MAX_DEPTH:
             lines.append(problem(source, path[:MAX_DEPTH], f"is nested more than {MAX_DEPTH} levels deep"))
         elif isinstance(value, dict):
