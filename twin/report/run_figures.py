@@ -271,10 +271,20 @@ def network_figure(results: Results) -> Figure:
             a.scatter([x], [y], s=40, color="#dddddd", edgecolor="#777", zorder=2)
         else:
             a.scatter([x], [y], s=60, marker="s", color="#333333", zorder=3)
-        a.annotate(sid, (x, y), xytext=(4, 4), textcoords="offset points", fontsize=7, zorder=4)
     a.set_aspect("equal", adjustable="datalim")
     a.set_xticks([])
     a.set_yticks([])
+    # the sweep's label placer: sites crowd (a region beside its forward warehouse), so labels
+    # go where they overlap nothing, warehouses first, then factories and suppliers, then regions
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    from twin.report.sweep import place_labels
+
+    FigureCanvasAgg(fig)  # the placer measures text with a renderer
+    names = list(loc)
+    xy = np.array([loc[n] for n in names], dtype=float)
+    rank = {"warehouse": 0, "region": 2}
+    place_labels(a, xy[:, 0], xy[:, 1], names, [rank.get(kinds[n], 1) for n in names])
     a.set_title(
         f"Units moved per lane (line width, mean of {results.n} runs); squares: factories and "
         "suppliers, grey: regions",
